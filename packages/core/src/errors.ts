@@ -1,0 +1,103 @@
+/** Codes carried by {@link SupervisorError}. */
+export type SupervisorErrorCode =
+  /** `startChild` was given an id whose spec exists but is not running. */
+  | 'ALREADY_PRESENT'
+  /** `startChild` was given the id of a running child. */
+  | 'ALREADY_STARTED'
+  /** No child spec has that id. */
+  | 'NOT_FOUND'
+  /** The operation needs the child stopped, and it is running or starting. */
+  | 'RUNNING'
+  /** The operation needs the child stopped, and a restart of it is pending. */
+  | 'RESTARTING'
+  /** `startChild` would exceed the supervisor's `maxChildren`. */
+  | 'MAX_CHILDREN'
+  /** A child could not be started: its logic threw while being created or started. */
+  | 'START_FAILED'
+  /** The supervisor is shutting down and takes no new work. */
+  | 'SHUTTING_DOWN'
+  /** The supervisor actor is not running (never started, stopped, or failed). */
+  | 'NOT_RUNNING'
+  /** More restarts than `maxRestarts` happened within `withinMs`; the supervisor failed. */
+  | 'MAX_RESTART_INTENSITY'
+  /** A startup or liveness probe failed `failureThreshold` times in a row. */
+  | 'PROBE_FAILED'
+  /** A child sent no heartbeat within its interval plus grace period. */
+  | 'HEARTBEAT_MISSED'
+  /** A defect inside belfry; the supervisor stopped its children and failed instead of throwing. */
+  | 'INTERNAL';
+
+/** Codes carried by {@link ConfigError}. */
+export type ConfigErrorCode =
+  /** An option has a value of the wrong type or out of range. */
+  | 'INVALID_OPTION'
+  /** An option name is not one belfry knows (often a typo). */
+  | 'UNKNOWN_OPTION'
+  /** A required option is missing. */
+  | 'MISSING_OPTION'
+  /** Two child specs share an id. */
+  | 'DUPLICATE_ID'
+  /** Options that are each valid but not together (for example a permanent significant child). */
+  | 'BAD_COMBINATION';
+
+/** The options every belfry error takes. */
+export interface BelfryErrorOptions<TCode extends string> {
+  code: TCode;
+  message: string;
+  cause?: unknown;
+}
+
+/**
+ * Raised by a supervisor: a rejected admin call (`startChild`, `terminateChild`, …), a child
+ * found unhealthy, or the supervisor itself failing after too many restarts.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await sup.deleteChild('worker');
+ * } catch (err) {
+ *   if (err instanceof SupervisorError && err.code === 'RUNNING') {
+ *     await sup.terminateChild('worker');
+ *   }
+ * }
+ * ```
+ */
+export class SupervisorError extends Error {
+  override readonly name = 'SupervisorError';
+  /** What went wrong, as a stable string to branch on. */
+  readonly code: SupervisorErrorCode;
+
+  /** @param options - the code, a message that says what happened, and the underlying cause. */
+  constructor(options: BelfryErrorOptions<SupervisorErrorCode>) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+/**
+ * Raised for bad options: the message names the option (as a path such as
+ * `children[2].restart`), what was given, and what is allowed.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   supervisor({ strategy: 'one_for_none' as never });
+ * } catch (err) {
+ *   if (err instanceof ConfigError) console.error(err.path, err.message);
+ * }
+ * ```
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  /** What kind of mistake it is. */
+  readonly code: ConfigErrorCode;
+  /** Where the bad value sits in the options, for example `children[1].backoff.factor`. */
+  readonly path: string;
+
+  /** @param options - the code, the option path, a message, and an optional cause. */
+  constructor(options: BelfryErrorOptions<ConfigErrorCode> & { path: string }) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.path = options.path;
+  }
+}

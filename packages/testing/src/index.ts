@@ -1,0 +1,2 @@
+export { type EventRecorder, recordEvents } from './recordEvents';
+export { SimulatedClock, settle } from './SimulatedClock';

@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+// Packages resolve each other to source through the `@belfry/source` export condition, so tests
+// run without a build. Node-side tests resolve through Vite's SSR environment, hence both.
+const conditions = ['@belfry/source', 'module', 'node', 'import', 'default'];
+
+const project = (name: string) => ({
+  extends: true as const,
+  test: {
+    name,
+    root: `packages/${name}`,
+    include: ['test/**/*.test.ts'],
+  },
+});
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['@belfry/source'] } },
+  test: {
+    restoreMocks: true,
+    projects: [project('core'), project('testing')],
+  },
+});
