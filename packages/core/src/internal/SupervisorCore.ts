@@ -92,13 +92,11 @@ interface ChildRecord {
   removed: boolean;
 }
 
+/** Sent by a termination watch: look at this instance, it may have stopped. */
 interface ExitEvent {
   type: typeof EXIT;
   rec: ChildRecord;
   inst: Instance;
-  kind: 'done' | 'error' | 'stopped';
-  error?: unknown;
-  output?: unknown;
 }
 
 interface RunEvent {
@@ -235,7 +233,7 @@ export class SupervisorCore {
     try {
       switch (event.type) {
         case EXIT:
-          this.onExit(event as ExitEvent);
+          this.checkExit((event as ExitEvent).rec, (event as ExitEvent).inst);
           break;
         case RUN:
           (event as RunEvent).run();
@@ -249,10 +247,18 @@ export class SupervisorCore {
         case SHUTDOWN_EVENT_TYPE:
           this.beginShutdown({ status: 'done', output: shutdownExit({ reason: 'shutdown' }) });
           break;
-        default:
-          // KICK only drains; xstate's own done/error relays of children were already seen
-          // through the subscriptions, and other chatter from children is not ours to act on.
+        default: {
+          // xstate relays a child's end to its parent as xstate.done.actor.<id> or
+          // xstate.error.actor.<id>. The relay may be stale (from an instance already replaced),
+          // so it only prompts a look at the child's current instance. KICK only drains; other
+          // events from children are not the supervisor's to act on.
+          const actorId = (event as { actorId?: unknown }).actorId;
+          if (typeof actorId === 'string' && event.type.startsWith('xstate.')) {
+            const rec = this.children.get(actorId);
+            if (rec?.current) this.checkExit(rec, rec.current);
+          }
           break;
+        }
       }
       this.drain();
     } catch (error) {
@@ -411,33 +417,26 @@ export class SupervisorCore {
     rec.current = inst;
     rec.lastStartedAt = now;
     rec.state = spec.startup ? 'starting' : 'running';
-    const self = this.self;
-    ref.subscribe({
-      error: (error) => self.send({ type: EXIT, rec, inst, kind: 'error', error } as ExitEvent),
-      complete: () => {
-        const snapshot = ref.getSnapshot();
-        const kind = snapshot.status === 'done' ? 'done' : 'stopped';
-        self.send({ type: EXIT, rec, inst, kind, output: snapshot.output } as ExitEvent);
-      },
-    });
     this.effect(() => {
       ref.start();
       const snapshot = ref.getSnapshot();
       if (snapshot.status === 'error') {
-        // It failed inside its own start; its exit event is already queued behind us.
+        // It failed inside its own start; xstate's error relay is already queued behind us.
         if (admin) {
           inst.startFailure = admin.onFailure;
           this.settle(admin.reply, undefined, startFailed(spec.id, snapshot.error));
         }
         return;
       }
-      this.emit({
-        type: 'child.started',
-        childId: spec.id,
-        restarts: rec.restarts,
-        ref,
-        ...this.stamp(),
-      });
+      if (this.wants('child.started')) {
+        this.emit({
+          type: 'child.started',
+          childId: spec.id,
+          restarts: rec.restarts,
+          ref,
+          ...this.stamp(),
+        });
+      }
       if (admin) this.settle(admin.reply, this.info(rec));
     });
     this.beginHealth(rec, inst);
@@ -445,9 +444,17 @@ export class SupervisorCore {
 
   // ---------------------------------------------------------------- exits and restarts
 
-  private onExit(e: ExitEvent): void {
-    const { rec, inst } = e;
+  /**
+   * Looks at an instance that may have stopped. Its snapshot is the authority: a relay or watch
+   * event for an instance that is still active, or no longer current, is ignored.
+   */
+  private checkExit(rec: ChildRecord, inst: Instance): void {
     if (rec.current !== inst) return; // an instance already let go of
+    const snapshot = inst.ref.getSnapshot();
+    const status: string = snapshot.status;
+    if (status === 'active') return;
+    const kind = status === 'done' ? 'done' : status === 'error' ? 'error' : 'stopped';
+    const e = { kind, error: snapshot.error as unknown, output: snapshot.output as unknown };
     rec.current = undefined;
     this.stopHealth(inst);
     const now = this.clock.now();
@@ -574,13 +581,14 @@ export class SupervisorCore {
       else r.state = 'restarting';
       if (r.spec.restart !== 'temporary' || r === failed) {
         r.restarts++;
-        this.emit({
-          type: 'child.restarting',
-          childId: r.spec.id,
-          cause: failed.spec.id,
-          restarts: r.restarts,
-          ...this.stamp(),
-        });
+        if (this.wants('child.restarting'))
+          this.emit({
+            type: 'child.restarting',
+            childId: r.spec.id,
+            cause: failed.spec.id,
+            restarts: r.restarts,
+            ...this.stamp(),
+          });
       }
     }
     if (!needsStop) {
@@ -749,6 +757,11 @@ export class SupervisorCore {
       killTimer: undefined,
     };
     inst.terminating = t;
+    // Running children are not subscribed to (xstate's relays report their ends, which is much
+    // cheaper); a stop the supervisor waits for is watched, because xstate does not relay a stop.
+    const self = this.self;
+    const check = () => self.send({ type: EXIT, rec, inst } as ExitEvent);
+    inst.ref.subscribe({ error: check, complete: check });
     const policy = rec.spec.shutdown;
     if (policy === 'brutal') {
       this.killInstance(inst);
@@ -1299,6 +1312,7 @@ export class SupervisorCore {
     willRestart: boolean,
     startFailed: boolean,
   ): void {
+    if (!this.wants('child.exited')) return;
     this.emit({
       type: 'child.exited',
       childId: rec.spec.id,
@@ -1309,6 +1323,11 @@ export class SupervisorCore {
       startFailed,
       ...this.stamp(),
     });
+  }
+
+  /** Whether anyone listens for `type`; lets hot paths skip building events nobody reads. */
+  private wants(type: SupervisorEvent['type']): boolean {
+    return this.bus.listenerCount(type) > 0 || this.bus.listenerCount('*') > 0;
   }
 
   private emit(event: SupervisorEvent): void {
