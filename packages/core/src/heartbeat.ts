@@ -1,4 +1,10 @@
-import { sendParent } from 'xstate';
+import {
+  type ActionFunction,
+  type EventObject,
+  type MachineContext,
+  type ParameterizedObject,
+  sendParent,
+} from 'xstate';
 
 /** The event type a child sends its supervisor to prove it is working. */
 export const HEARTBEAT_EVENT_TYPE = 'belfry.heartbeat';
@@ -39,6 +45,24 @@ export function heartbeatEvent(childId: string): HeartbeatEvent {
  * });
  * ```
  */
-export function heartbeat() {
-  return sendParent(({ self }) => heartbeatEvent(self.id));
+export function heartbeat<
+  TContext extends MachineContext,
+  TExpressionEvent extends EventObject,
+  TParams extends ParameterizedObject['params'] | undefined,
+  TEvent extends EventObject,
+  TDelay extends string = never,
+>(): ActionFunction<
+  TContext,
+  TExpressionEvent,
+  TEvent,
+  TParams,
+  never,
+  never,
+  never,
+  TDelay,
+  never
+> {
+  return sendParent<TContext, TExpressionEvent, TParams, HeartbeatEvent, TEvent, TDelay>(
+    ({ self }) => heartbeatEvent(self.id),
+  );
 }
