@@ -220,7 +220,10 @@ export class SupervisorCore {
         specs = this.opts.children;
       }
       for (const spec of specs) this.startInstance(this.addRecord(spec));
-      this.emit({ type: 'supervisor.started', children: specs.length, ...this.stamp() });
+      // Queued after the children's starts, so it follows their child.started events.
+      this.effect(() =>
+        this.emit({ type: 'supervisor.started', children: specs.length, ...this.stamp() }),
+      );
       if (this.jobHead < this.jobs.length) this.self.send({ type: KICK });
     } catch (error) {
       this.crash(error);
@@ -463,16 +466,18 @@ export class SupervisorCore {
       this.clearTimer(t.killTimer);
       let reason: ExitReason;
       let error: unknown;
+      // What the child actually did wins over what was asked of it: a child that failed on its
+      // own while being stopped exited with `error`, one that finished exited with `shutdown`.
       if (t.cause) {
         reason = 'error';
         error = t.cause;
-      } else if (t.killed) {
-        reason = 'killed';
       } else if (e.kind === 'error') {
         reason = 'error';
         error = e.error;
-      } else {
+      } else if (e.kind === 'done' || !t.killed) {
         reason = 'shutdown';
+      } else {
+        reason = 'killed';
       }
       rec.lastExit = error === undefined ? { reason, at: now } : { reason, at: now, error };
       const willRestart =
@@ -757,17 +762,25 @@ export class SupervisorCore {
       killTimer: undefined,
     };
     inst.terminating = t;
-    // Running children are not subscribed to (xstate's relays report their ends, which is much
-    // cheaper); a stop the supervisor waits for is watched, because xstate does not relay a stop.
+    // Running children are not subscribed to: xstate relays a child's done or error to its
+    // parent, which is much cheaper. A stop is not relayed, so a stop the supervisor waits for is
+    // watched. The watch reports only a stop; for done and error the relay follows, and acting on
+    // the relay (not the earlier observer call) keeps the supervisor alive until it arrives. The
+    // error callback must exist: xstate reports errors globally to observers without one.
     const self = this.self;
-    const check = () => self.send({ type: EXIT, rec, inst } as ExitEvent);
-    inst.ref.subscribe({ error: check, complete: check });
+    const ref = inst.ref;
+    ref.subscribe({
+      complete: () => {
+        if (ref.getSnapshot().status === 'stopped')
+          self.send({ type: EXIT, rec, inst } as ExitEvent);
+      },
+      error: () => {},
+    });
     const policy = rec.spec.shutdown;
     if (policy === 'brutal') {
       this.killInstance(inst);
       return false;
     }
-    const ref = inst.ref;
     const stopEvent = rec.spec.shutdownEvent;
     this.effect(() => ref.send(stopEvent));
     if (policy !== 'infinity') {

@@ -311,6 +311,13 @@ export function normalizeChild(
       );
     }
     shutdownEvent = ev as EventObject;
+    if (type === 'supervisor' && ev.type !== SHUTDOWN_EVENT_TYPE) {
+      fail(
+        'BAD_COMBINATION',
+        `${path}.shutdownEvent`,
+        `a sub-supervisor stops gracefully only on '${SHUTDOWN_EVENT_TYPE}'; leave shutdownEvent out`,
+      );
+    }
   }
   if (spec.significant !== undefined && typeof spec.significant !== 'boolean') {
     fail(
