@@ -170,3 +170,27 @@ export function machine(
 ): ChildSpec {
   return { id, logic: workerMachine, input: { id, ...input }, ...extra };
 }
+
+/**
+ * A callback child spec whose starts fail on demand: `failStarts(n)` makes its next `n` starts
+ * throw (or every start, with `Infinity`).
+ */
+export function flaky(id: string, log: Log, extra: Partial<ChildSpec> = {}) {
+  let failing = 0;
+  const spec: ChildSpec = {
+    id,
+    logic: callbackChild,
+    getInput: () => {
+      const failStart = failing > 0;
+      if (failStart) failing--;
+      return { id, log, failStart };
+    },
+    ...extra,
+  };
+  return {
+    spec,
+    failStarts(n: number) {
+      failing = n;
+    },
+  };
+}

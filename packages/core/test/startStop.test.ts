@@ -1,7 +1,7 @@
 import { ConfigError, createSupervisor, SupervisorError, supervisor } from '@belfry/core';
 import { SimulatedClock } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
-import { cb, harness, machine } from './helpers';
+import { cb, flaky, harness, machine } from './helpers';
 
 describe('starting', () => {
   it('starts children in spec order and reports them running', () => {
@@ -51,18 +51,9 @@ describe('starting', () => {
 
   it('counts a child that fails while starting as a restart attempt', async () => {
     const log: string[] = [];
-    const h = harness({
-      log,
-      maxRestarts: 5,
-      children: [
-        cb('a', log),
-        {
-          id: 'b',
-          logic: cb('b', log).logic,
-          getInput: ({ restarts }) => ({ id: 'b', log, failStart: restarts < 2 }),
-        },
-      ],
-    });
+    const b = flaky('b', log);
+    b.failStarts(2);
+    const h = harness({ log, maxRestarts: 5, children: [cb('a', log), b.spec] });
     await h.clock.advance(0);
     expect(h.state('b')).toBe('running');
     expect(h.sup.whichChildren()[1]?.restarts).toBe(2);
@@ -74,14 +65,9 @@ describe('starting', () => {
 
   it('fails the supervisor when a child can never start', async () => {
     const log: string[] = [];
-    const h = harness({
-      log,
-      maxRestarts: 2,
-      children: [
-        cb('a', log),
-        { id: 'b', logic: cb('b', log).logic, input: { id: 'b', log, failStart: true } },
-      ],
-    });
+    const b = flaky('b', log);
+    b.failStarts(Number.POSITIVE_INFINITY);
+    const h = harness({ log, maxRestarts: 2, children: [cb('a', log), b.spec] });
     const err = await h.sup.whenStopped().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SupervisorError);
     expect((err as SupervisorError).code).toBe('MAX_RESTART_INTENSITY');

@@ -1,6 +1,6 @@
 import type { Strategy } from '@belfry/core';
 import { describe, expect, it } from 'vitest';
-import { cb, type Harness, harness, machine } from './helpers';
+import { cb, flaky, type Harness, harness, machine } from './helpers';
 
 function refs(h: Harness) {
   return Object.fromEntries(h.sup.whichChildren().map((c) => [c.id, c.ref]));
@@ -71,27 +71,15 @@ describe('one_for_all', () => {
 
   it('restarts the group again when a sibling fails while being restarted', async () => {
     const log: string[] = [];
-    let failNext = false;
+    const b = flaky('b', log);
     const h = harness({
       log,
       strategy: 'one_for_all',
       maxRestarts: 5,
-      children: [
-        cb('a', log),
-        {
-          id: 'b',
-          logic: cb('b', log).logic,
-          getInput: () => {
-            const failStart = failNext;
-            failNext = false;
-            return { id: 'b', log, failStart };
-          },
-        },
-        cb('c', log),
-      ],
+      children: [cb('a', log), b.spec, cb('c', log)],
     });
     log.length = 0;
-    failNext = true;
+    b.failStarts(1);
     h.ref('a').send({ type: 'CRASH' });
     await h.clock.advance(0);
     // First round: b fails to start; c still starts; then b's failure restarts everyone again.
@@ -162,27 +150,15 @@ describe('rest_for_one', () => {
 
   it('restarts again when a later child fails while being restarted', async () => {
     const log: string[] = [];
-    let failNext = false;
+    const c = flaky('c', log);
     const h = harness({
       log,
       strategy: 'rest_for_one',
       maxRestarts: 5,
-      children: [
-        cb('a', log),
-        cb('b', log),
-        {
-          id: 'c',
-          logic: cb('c', log).logic,
-          getInput: () => {
-            const failStart = failNext;
-            failNext = false;
-            return { id: 'c', log, failStart };
-          },
-        },
-      ],
+      children: [cb('a', log), cb('b', log), c.spec],
     });
     log.length = 0;
-    failNext = true;
+    c.failStarts(1);
     h.ref('b').send({ type: 'CRASH' });
     await h.clock.advance(0);
     expect(log).toEqual(['stop:c', 'start:b', 'start:c']);

@@ -139,7 +139,15 @@ function notTrue(value: unknown): Error {
 
 /** Finds the engine of a belfry supervisor actor, or undefined for any other actor. */
 export function coreOf(ref: AnyActorRef | undefined): SupervisorCore | undefined {
-  const snapshot = ref?.getSnapshot() as Record<symbol, unknown> | undefined;
+  let snapshot: Record<symbol, unknown> | undefined;
+  try {
+    snapshot = ref?.getSnapshot() as Record<symbol, unknown> | undefined;
+  } catch {
+    // xstate's development build throws while an actor is still computing its initial snapshot,
+    // as a machine is when it invokes a supervisor from its initial state. A belfry supervisor
+    // never creates children before its own snapshot exists, so such a parent is not one.
+    return undefined;
+  }
   const core = snapshot?.[CORE];
   return core instanceof SupervisorCore ? core : undefined;
 }
