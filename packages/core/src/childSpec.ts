@@ -82,7 +82,8 @@ export interface ProbeOptions {
   /** The check. May be synchronous or return a promise. */
   check: (context: ProbeContext) => boolean | PromiseLike<boolean>;
   /**
-   * Time between checks.
+   * Time from the end of one check (it settled or timed out) to the start of the next, so checks
+   * never overlap.
    * @defaultValue 10_000 (ms)
    */
   periodMs?: number;

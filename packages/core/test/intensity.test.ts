@@ -111,7 +111,7 @@ describe('restart intensity', () => {
         initiatedBy: 'child',
         willRestart: true,
       });
-      expect((midExit?.error as SupervisorError).code).toBe('MAX_RESTART_INTENSITY');
+      expect(midExit?.error).toMatchObject({ code: 'MAX_RESTART_INTENSITY' });
       expect(h.rec.ofType('supervisor.gaveUp').map((e) => e.supervisor)).toEqual([
         'supervisor/mid',
       ]);
