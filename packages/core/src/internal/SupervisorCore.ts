@@ -46,6 +46,9 @@ export type CommandEvent =
 /** One running instance of a child. A restart makes a new one; events of old ones are ignored. */
 interface Instance {
   readonly ref: AnyActorRef;
+  readonly rec: ChildRecord;
+  /** The admin call waiting for this start, if any. */
+  readonly admin: AdminStart | undefined;
   readonly startedAt: number;
   terminating: Termination | undefined;
   /** Set when an admin call already reported this instance's failed start. */
@@ -57,6 +60,12 @@ interface Instance {
   heartbeatTimer: number | undefined;
   failures: number;
   lastBeat: number;
+}
+
+/** `startChild`/`restartChild` report a failed start to their caller instead of retrying. */
+interface AdminStart {
+  reply: Reply<unknown>;
+  onFailure: 'discard' | 'stop';
 }
 
 /** A stop the supervisor asked for and is waiting on. */
@@ -111,7 +120,7 @@ type Final =
   | { status: 'error'; error: SupervisorError | ConfigError };
 
 /** The lifecycle of the supervisor itself. */
-export type Phase = 'new' | 'running' | 'stopping' | 'done' | 'failed' | 'killed';
+export type Phase = 'new' | 'starting' | 'running' | 'stopping' | 'done' | 'failed' | 'killed';
 
 function shouldRestart(type: RestartType, reason: ExitReason): boolean {
   return type === 'permanent' || (type === 'transient' && reason === 'error');
@@ -184,7 +193,7 @@ export class SupervisorCore {
   private awaiting: ChildRecord | undefined;
   private readonly replies = new Set<Reply<unknown>>();
 
-  private effects: Array<() => void> = [];
+  private effects: Array<(() => void) | Instance> = [];
   private effectsScheduled = false;
   private readonly timers = new Map<number, unknown>();
   private nextTimerId = 1;
@@ -209,7 +218,7 @@ export class SupervisorCore {
   /** Starts the initial children in order. Called once from the actor logic's `start`. */
   start(): void {
     try {
-      this.phase = 'running';
+      this.phase = 'starting';
       let specs: NormalizedChild[];
       if (typeof this.opts.children === 'function') {
         try {
@@ -228,6 +237,7 @@ export class SupervisorCore {
         specs = this.opts.children;
       }
       for (const spec of specs) this.startInstance(this.addRecord(spec));
+      this.phase = 'running';
       // Queued after the children's starts, so it follows their child.started events.
       this.effect(() =>
         this.emit({ type: 'supervisor.started', children: specs.length, ...this.stamp() }),
@@ -382,10 +392,7 @@ export class SupervisorCore {
    * `admin` is set for `startChild`/`restartChild`, which report a failed start to their caller
    * instead of counting it as a restart attempt.
    */
-  private startInstance(
-    rec: ChildRecord,
-    admin?: { reply: Reply<unknown>; onFailure: 'discard' | 'stop' },
-  ): void {
+  private startInstance(rec: ChildRecord, admin?: AdminStart): void {
     rec.exitToken = undefined;
     const spec = rec.spec;
     const now = this.clock.now();
@@ -414,6 +421,8 @@ export class SupervisorCore {
     }
     const inst: Instance = {
       ref,
+      rec,
+      admin,
       startedAt: now,
       terminating: undefined,
       startFailure: undefined,
@@ -428,28 +437,15 @@ export class SupervisorCore {
     rec.current = inst;
     rec.lastStartedAt = now;
     rec.state = spec.startup ? 'starting' : 'running';
-    this.effect(() => {
-      ref.start();
-      const snapshot = ref.getSnapshot();
-      if (snapshot.status === 'error') {
-        // It failed inside its own start; xstate's error relay is already queued behind us.
-        if (admin) {
-          inst.startFailure = admin.onFailure;
-          this.settle(admin.reply, undefined, startFailed(spec.id, snapshot.error));
-        }
-        return;
-      }
-      if (this.wants('child.started')) {
-        this.emit({
-          type: 'child.started',
-          childId: spec.id,
-          restarts: rec.restarts,
-          ref,
-          ...this.stamp(),
-        });
-      }
-      if (admin) this.settle(admin.reply, this.info(rec));
-    });
+    if (this.phase === 'starting') {
+      // During the supervisor's own start its mailbox is not running yet, so whatever the child
+      // sends back queues behind the start just as it would after a commit; starting each child
+      // right after creating it keeps it hot in cache, which matters at thousands of children.
+      this.startNow(inst);
+    } else {
+      // Queued as data rather than a closure: a storm of starts allocates one object per child.
+      this.queueEffect(inst);
+    }
     this.beginHealth(rec, inst);
   }
 
@@ -533,7 +529,7 @@ export class SupervisorCore {
     error: unknown,
     startFailed: boolean,
   ): void {
-    const running = this.phase === 'running';
+    const running = this.phase === 'running' || this.phase === 'starting';
     const willRestart = running && shouldRestart(rec.spec.restart, reason);
     rec.state = willRestart ? 'restarting' : 'stopped';
     this.emitExited(rec, reason, error, 'child', willRestart, startFailed);
@@ -1278,7 +1274,11 @@ export class SupervisorCore {
   }
 
   private effect(fn: () => void): void {
-    this.effects.push(fn);
+    this.queueEffect(fn);
+  }
+
+  private queueEffect(effect: (() => void) | Instance): void {
+    this.effects.push(effect);
     if (!this.effectsScheduled) {
       this.effectsScheduled = true;
       this.scope.defer(this.flushEffects);
@@ -1290,14 +1290,40 @@ export class SupervisorCore {
     this.effectsScheduled = false;
     const list = this.effects;
     this.effects = [];
-    for (const fn of list) {
+    for (const effect of list) {
       try {
-        fn();
+        if (typeof effect === 'function') effect();
+        else this.startNow(effect);
       } catch (error) {
         console.error(`[belfry] supervisor ${this.path}: a deferred step threw`, error);
       }
     }
   };
+
+  /** Starts an instance created in the transition that just committed. */
+  private startNow(inst: Instance): void {
+    const { ref, rec, admin } = inst;
+    ref.start();
+    const snapshot = ref.getSnapshot();
+    if (snapshot.status === 'error') {
+      // It failed inside its own start; xstate's error relay is already queued behind us.
+      if (admin) {
+        inst.startFailure = admin.onFailure;
+        this.settle(admin.reply, undefined, startFailed(rec.spec.id, snapshot.error));
+      }
+      return;
+    }
+    if (this.wants('child.started')) {
+      this.emit({
+        type: 'child.started',
+        childId: rec.spec.id,
+        restarts: rec.restarts,
+        ref,
+        ...this.stamp(),
+      });
+    }
+    if (admin) this.settle(admin.reply, this.info(rec));
+  }
 
   private setTimer(ms: number, fn: () => void): number {
     const id = this.nextTimerId++;
