@@ -103,8 +103,17 @@ export class Supervisor<TInput = unknown> {
 
   /**
    * Settles when the supervisor stops: resolves with the reason after a shutdown, an
-   * auto-shutdown or {@link Supervisor.kill}; rejects with the `SupervisorError` when it failed
-   * (for example `MAX_RESTART_INTENSITY`).
+   * auto-shutdown or {@link Supervisor.kill}; rejects with the error it failed with, a
+   * `SupervisorError` (for example `MAX_RESTART_INTENSITY`) or, when `children(input)` returned
+   * bad specs, the `ConfigError`.
+   *
+   * @example
+   * ```ts
+   * sup.whenStopped().then(
+   *   ({ reason }) => console.log('stopped:', reason),
+   *   (err) => console.error('the tree failed:', err),
+   * );
+   * ```
    */
   whenStopped(): Promise<SupervisorExit> {
     return this.stopped;

@@ -275,84 +275,31 @@ describe('liveness probe', () => {
     expect(h.ref('a')).toBe(ref);
   });
 
-  it('runs its first check one periodMs after the child is ready by default', async () => {
-    const clock = new SimulatedClock();
-    const at: number[] = [];
-    harness({
-      clock,
-      children: [
-        cb('a', [], {
-          probes: {
-            liveness: {
-              check: () => {
-                at.push(clock.now());
-                return true;
-              },
-              periodMs: 100,
-            },
-          },
-        }),
-      ],
-    });
-    await clock.advance(99);
-    expect(at).toEqual([]);
-    await clock.advance(251);
-    expect(at).toEqual([100, 200, 300]);
-  });
-
-  it('runs its first check at initialDelayMs when given', async () => {
-    const clock = new SimulatedClock();
-    const at: number[] = [];
-    harness({
-      clock,
-      children: [
-        cb('a', [], {
-          probes: {
-            liveness: {
-              check: () => {
-                at.push(clock.now());
-                return true;
-              },
-              periodMs: 100,
-              initialDelayMs: 30,
-            },
-          },
-        }),
-      ],
-    });
-    await clock.advance(29);
-    expect(at).toEqual([]);
-    await clock.advance(1);
-    expect(at).toEqual([30]);
-    await clock.advance(200);
-    expect(at).toEqual([30, 130, 230]);
-  });
-
-  it('runs its first check as soon as the child is ready with initialDelayMs 0', async () => {
-    const clock = new SimulatedClock();
-    const at: number[] = [];
-    harness({
-      clock,
-      children: [
-        cb('a', [], {
-          probes: {
-            liveness: {
-              check: () => {
-                at.push(clock.now());
-                return true;
-              },
-              periodMs: 100,
-              initialDelayMs: 0,
-            },
-          },
-        }),
-      ],
-    });
-    await clock.advance(0);
-    expect(at).toEqual([0]);
-    await clock.advance(100);
-    expect(at).toEqual([0, 100]);
-  });
+  it.each([
+    // [initialDelayMs, time advanced, when checks ran]: by default one periodMs after ready.
+    [undefined, [99, 251], [[], [100, 200, 300]]],
+    [30, [29, 1, 200], [[], [30], [30, 130, 230]]],
+    [0, [0, 100], [[0], [0, 100]]],
+  ] as const)(
+    'runs its first check at initialDelayMs %s, then every periodMs',
+    async (initialDelayMs, steps, expected) => {
+      const clock = new SimulatedClock();
+      const at: number[] = [];
+      const check = () => {
+        at.push(clock.now());
+        return true;
+      };
+      const liveness =
+        initialDelayMs === undefined
+          ? { check, periodMs: 100 }
+          : { check, periodMs: 100, initialDelayMs };
+      harness({ clock, children: [cb('a', [], { probes: { liveness } })] });
+      for (const [i, ms] of steps.entries()) {
+        await clock.advance(ms);
+        expect(at).toEqual(expected[i]);
+      }
+    },
+  );
 
   it('passes the check the running instance, its id, restart count and a live signal', async () => {
     const seen: ProbeContext[] = [];

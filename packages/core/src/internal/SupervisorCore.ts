@@ -25,7 +25,6 @@ const EXIT = 'belfry.sup.exit';
 const RUN = 'belfry.sup.run';
 const KICK = 'belfry.sup.kick';
 export const COMMAND = 'belfry.sup.command';
-const XSTATE_STOP = 'xstate.stop';
 
 /** A promise's settle functions, handed to the supervisor by an admin call. */
 export interface Reply<T> {
@@ -49,7 +48,6 @@ interface Instance {
   readonly rec: ChildRecord;
   /** The admin call waiting for this start, if any. */
   readonly admin: AdminStart | undefined;
-  readonly startedAt: number;
   terminating: Termination | undefined;
   /** Set when an admin call already reported this instance's failed start. */
   startFailure: 'discard' | 'stop' | undefined;
@@ -135,7 +133,7 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** A short description of an error for messages. */
-export function errorText(error: unknown): string {
+function errorText(error: unknown): string {
   if (error instanceof Error) return error.message;
   return describe(error);
 }
@@ -423,7 +421,6 @@ export class SupervisorCore {
       ref,
       rec,
       admin,
-      startedAt: now,
       terminating: undefined,
       startFailure: undefined,
       probeSeq: 0,
@@ -461,7 +458,6 @@ export class SupervisorCore {
     const status: string = snapshot.status;
     if (status === 'active') return;
     const kind = status === 'done' ? 'done' : status === 'error' ? 'error' : 'stopped';
-    const e = { kind, error: snapshot.error as unknown, output: snapshot.output as unknown };
     rec.current = undefined;
     this.stopHealth(inst);
     const now = this.clock.now();
@@ -475,10 +471,10 @@ export class SupervisorCore {
       if (t.cause) {
         reason = 'error';
         error = t.cause;
-      } else if (e.kind === 'error') {
+      } else if (kind === 'error') {
         reason = 'error';
-        error = e.error;
-      } else if (e.kind === 'done' || !t.killed) {
+        error = snapshot.error;
+      } else if (kind === 'done' || !t.killed) {
         reason = 'shutdown';
       } else {
         reason = 'killed';
@@ -503,11 +499,11 @@ export class SupervisorCore {
     }
     let reason: ExitReason;
     let error: unknown;
-    if (e.kind === 'error') {
+    if (kind === 'error') {
       reason = 'error';
-      error = e.error;
-    } else if (e.kind === 'done') {
-      reason = isShutdownExit(e.output) ? 'shutdown' : 'normal';
+      error = snapshot.error;
+    } else if (kind === 'done') {
+      reason = isShutdownExit(snapshot.output) ? 'shutdown' : 'normal';
     } else {
       // Only a parent can stop an xstate child, so this is unexpected; treat it as abnormal.
       reason = 'killed';
@@ -1408,5 +1404,3 @@ function asConfigError(error: unknown): ConfigError | SupervisorError {
     cause: error,
   });
 }
-
-export const internalEventTypes = { EXIT, RUN, KICK, XSTATE_STOP } as const;
