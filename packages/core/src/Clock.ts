@@ -67,7 +67,17 @@ export const realClock: Clock = {
   },
 };
 
-/** True when `value` has the shape of a {@link Clock}. */
+/**
+ * Tells whether a value has the shape of a {@link Clock} (`now`, `setTimeout`, `clearTimeout`).
+ *
+ * @param value - anything.
+ * @returns true for a clock.
+ * @example
+ * ```ts
+ * isClock(realClock); // true
+ * isClock({ setTimeout, clearTimeout }); // false: a plain xstate clock has no now()
+ * ```
+ */
 export function isClock(value: unknown): value is Clock {
   if (typeof value !== 'object' || value === null) return false;
   const c = value as Record<string, unknown>;

@@ -1,3 +1,14 @@
+/**
+ * The event a supervisor sends a child to ask it to stop (unless the child spec names another
+ * `shutdownEvent`), and the event that makes a supervisor itself shut down gracefully.
+ *
+ * @example
+ * ```ts
+ * createMachine({ on: { [SHUTDOWN_EVENT_TYPE]: '.cleaningUp' } });
+ * ```
+ */
+export const SHUTDOWN_EVENT_TYPE = 'belfry.shutdown';
+
 /** Why a child stopped, judged as OTP does. */
 export type ExitReason =
   /** The child finished by itself (its snapshot reached `done`). */

@@ -36,9 +36,14 @@ export type {
   SupervisorStartedEvent,
   SupervisorStoppedEvent,
 } from './events';
-export { type ExitReason, isShutdownExit, type ShutdownExit, shutdownExit } from './exit';
+export {
+  type ExitReason,
+  isShutdownExit,
+  SHUTDOWN_EVENT_TYPE,
+  type ShutdownExit,
+  shutdownExit,
+} from './exit';
 export { HEARTBEAT_EVENT_TYPE, type HeartbeatEvent, heartbeat, heartbeatEvent } from './heartbeat';
-export { SHUTDOWN_EVENT_TYPE } from './internal/options';
 export { type CreateSupervisorOptions, createSupervisor, Supervisor } from './Supervisor';
 export {
   countChildren,

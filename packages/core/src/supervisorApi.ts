@@ -2,7 +2,7 @@ import type { ActorRef, AnyActorRef, EventObject } from 'xstate';
 import type { ChildSpec } from './childSpec';
 import { ConfigError, SupervisorError } from './errors';
 import type { SupervisorEventBus } from './events';
-import { SHUTDOWN_EVENT_TYPE } from './internal/options';
+import { SHUTDOWN_EVENT_TYPE } from './exit';
 import {
   COMMAND,
   type CommandEvent,

@@ -4,7 +4,7 @@ import { type Clock, isClock, realClock } from '../Clock';
 import type { RestartType } from '../childSpec';
 import { ConfigError, SupervisorError, type SupervisorErrorCode } from '../errors';
 import type { SupervisorEvent, SupervisorEventBus } from '../events';
-import { type ExitReason, isShutdownExit, shutdownExit } from '../exit';
+import { type ExitReason, isShutdownExit, SHUTDOWN_EVENT_TYPE, shutdownExit } from '../exit';
 import { HEARTBEAT_EVENT_TYPE } from '../heartbeat';
 import type { ChildCounts, ChildExit, ChildInfo, ChildState, SupervisorOutput } from '../types';
 import { backoffDelay } from './backoff';
@@ -16,7 +16,6 @@ import {
   type NormalizedProbe,
   normalizeChild,
   normalizeChildren,
-  SHUTDOWN_EVENT_TYPE,
 } from './options';
 import { RestartWindow } from './RestartWindow';
 

@@ -9,11 +9,10 @@ import type {
 } from '../childSpec';
 import { ConfigError, type ConfigErrorCode } from '../errors';
 import type { SupervisorEventBus } from '../events';
+import { SHUTDOWN_EVENT_TYPE } from '../exit';
 import type { AutoShutdown, Strategy, SupervisorOptions } from '../types';
 import { isMachineLogic, isSupervisorLogic } from './brand';
 
-/** The event that asks a child to stop unless its spec names another. */
-export const SHUTDOWN_EVENT_TYPE = 'belfry.shutdown';
 const DEFAULT_SHUTDOWN_EVENT: EventObject = Object.freeze({ type: SHUTDOWN_EVENT_TYPE });
 const DEFAULT_WORKER_BUDGET_MS = 5_000;
 
