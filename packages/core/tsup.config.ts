@@ -1,11 +1,16 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
+const shared = {
+  entry: { index: 'src/index.ts', 'store/index': 'src/store/index.ts' },
   dts: true,
   sourcemap: true,
-  clean: true,
   target: 'node20',
   tsconfig: 'tsconfig.build.json',
-});
+} as const;
+
+export default defineConfig([
+  { ...shared, format: ['esm'], clean: true },
+  // nanoid is ESM-only; bundling it into the CommonJS build keeps `require('@belfry/core')`
+  // working on every Node 20, not only those that can require ESM.
+  { ...shared, format: ['cjs'], noExternal: ['nanoid'] },
+]);

@@ -40,6 +40,29 @@ export type ConfigErrorCode =
   /** Options that are each valid but not together (for example a permanent significant child). */
   | 'BAD_COMBINATION';
 
+/** Codes carried by {@link StoreError}. */
+export type StoreErrorCode =
+  /** No record has that id (an unknown rig, bead, gate, …). */
+  | 'NOT_FOUND'
+  /** A record with that id already exists. */
+  | 'DUPLICATE_ID'
+  /** The record is not in a state that allows the change (e.g. parking a docked rig). */
+  | 'INVALID_TRANSITION'
+  /** Someone else got there first: a stale claim token, step or epoch. */
+  | 'CONFLICT'
+  /** The value cannot be stored: not plain JSON, or an id with characters ids may not have. */
+  | 'INVALID_RECORD'
+  /** The collection or index is not in the store's schema. */
+  | 'UNKNOWN_COLLECTION'
+  /** The stored data was written by a newer schema version than this code knows. */
+  | 'SCHEMA_TOO_NEW'
+  /** The stored data is damaged or is not a belfry store. */
+  | 'CORRUPT'
+  /** Another process holds the store. */
+  | 'LOCKED'
+  /** The store was closed. */
+  | 'CLOSED';
+
 /** The options every belfry error takes. */
 export interface BelfryErrorOptions<TCode extends string> {
   code: TCode;
@@ -99,5 +122,31 @@ export class ConfigError extends Error {
     super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
     this.path = options.path;
+  }
+}
+
+/**
+ * Raised by a store or the town model: a missing record, a duplicate id, a change its current
+ * state does not allow, a lost claim race. The message names the record and says what is
+ * allowed. The transaction it happened in is rolled back, so nothing is half-written.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await model.rigs.park('api');
+ * } catch (err) {
+ *   if (err instanceof StoreError && err.code === 'INVALID_TRANSITION') console.error(err.message);
+ * }
+ * ```
+ */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  /** What went wrong, as a stable string to branch on. */
+  readonly code: StoreErrorCode;
+
+  /** @param options - the code, a message that says what happened, and the underlying cause. */
+  constructor(options: BelfryErrorOptions<StoreErrorCode>) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
   }
 }

@@ -15,6 +15,8 @@ export {
   type BelfryErrorOptions,
   ConfigError,
   type ConfigErrorCode,
+  StoreError,
+  type StoreErrorCode,
   SupervisorError,
   type SupervisorErrorCode,
 } from './errors';
@@ -44,7 +46,63 @@ export {
   shutdownExit,
 } from './exit';
 export { HEARTBEAT_EVENT_TYPE, type HeartbeatEvent, heartbeat, heartbeatEvent } from './heartbeat';
+export type { Beads, CreateBeadInput } from './model/Beads';
+export type { Convoys } from './model/Convoys';
+export type { CreateGateInput, Gates } from './model/Gates';
+export {
+  builtinGateTypes,
+  type GateType,
+  githubRunGateType,
+  humanGateType,
+  timerGateType,
+} from './model/gateTypes';
+export type { Hooks } from './model/Hooks';
+export { LIFECYCLE_ACTIONS, type Lifecycle } from './model/Lifecycle';
+export type { CreateMoleculeInput, Molecules } from './model/Molecules';
+export type { FileReportInput, Reports } from './model/Reports';
+export type { Respawns } from './model/Respawns';
+export type { Rigs } from './model/Rigs';
+export { townSchema } from './model/schema';
+export {
+  createTownModel,
+  DEFAULT_STATUSES,
+  DEFAULT_TERMINAL_STATUSES,
+  TownModel,
+  type TownModelOptions,
+} from './model/TownModel';
+export type {
+  Bead,
+  CompletedStep,
+  Convoy,
+  Gate,
+  GateEscalation,
+  Hook,
+  LifecycleAction,
+  LifecycleClaim,
+  LifecycleRequest,
+  Molecule,
+  MoleculeStatus,
+  MoleculeStep,
+  Report,
+  RespawnCount,
+  Rig,
+  RigState,
+  Severity,
+  Warrant,
+} from './model/types';
+export type { Warrants } from './model/Warrants';
 export { type CreateSupervisorOptions, createSupervisor, Supervisor } from './Supervisor';
+export { MemoryStore, type MemoryStoreOptions } from './store/MemoryStore';
+export type {
+  IndexKey,
+  IndexQuery,
+  JsonObject,
+  JsonValue,
+  Store,
+  StoredRecord,
+  StoreSchema,
+  StoreTx,
+} from './store/Store';
 export {
   countChildren,
   deleteChild,

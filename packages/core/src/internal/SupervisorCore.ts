@@ -10,7 +10,6 @@ import type { ChildCounts, ChildExit, ChildInfo, ChildState, SupervisorOutput } 
 import { backoffDelay } from './backoff';
 import { CORE } from './brand';
 import {
-  describe,
   type NormalizedChild,
   type NormalizedOptions,
   type NormalizedProbe,
@@ -18,6 +17,7 @@ import {
   normalizeChildren,
 } from './options';
 import { RestartWindow } from './RestartWindow';
+import { describe } from './validate';
 
 /** Internal event types. They travel through the supervisor's own xstate mailbox. */
 const EXIT = 'belfry.sup.exit';

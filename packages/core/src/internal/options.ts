@@ -7,11 +7,19 @@ import type {
   RestartType,
   ShutdownPolicy,
 } from '../childSpec';
-import { ConfigError, type ConfigErrorCode } from '../errors';
 import type { SupervisorEventBus } from '../events';
 import { SHUTDOWN_EVENT_TYPE } from '../exit';
 import type { AutoShutdown, Strategy, SupervisorOptions } from '../types';
 import { isMachineLogic, isSupervisorLogic } from './brand';
+import {
+  describe,
+  fail,
+  number,
+  oneOf,
+  optionalString,
+  rejectUnknownKeys,
+  requireObject,
+} from './validate';
 
 const DEFAULT_SHUTDOWN_EVENT: EventObject = Object.freeze({ type: SHUTDOWN_EVENT_TYPE });
 const DEFAULT_WORKER_BUDGET_MS = 5_000;
@@ -106,97 +114,6 @@ const PROBE_KEYS = [
   'initialDelayMs',
 ] as const;
 const HEARTBEAT_KEYS = ['intervalMs', 'graceMs'] as const;
-
-/** Shows a bad value in an error message without dumping whole objects. */
-export function describe(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (value === null) return 'null';
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
-    return String(value);
-  }
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  return 'an object';
-}
-
-function fail(code: ConfigErrorCode, path: string, message: string): never {
-  throw new ConfigError({ code, path, message: `${path}: ${message}` });
-}
-
-function requireObject(value: unknown, path: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    fail('INVALID_OPTION', path, `must be an object; got ${describe(value)}`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function rejectUnknownKeys(obj: Record<string, unknown>, allowed: readonly string[], path: string) {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) {
-      fail(
-        'UNKNOWN_OPTION',
-        `${path}.${key}`,
-        `is not an option here; allowed: ${allowed.join(', ')}`,
-      );
-    }
-  }
-}
-
-function oneOf<T extends string>(
-  value: unknown,
-  allowed: readonly T[],
-  path: string,
-  fallback: T,
-): T {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !allowed.includes(value as T)) {
-    fail(
-      'INVALID_OPTION',
-      path,
-      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}; got ${describe(value)}`,
-    );
-  }
-  return value as T;
-}
-
-interface NumberRule {
-  min?: number;
-  minExclusive?: boolean;
-  max?: number;
-  integer?: boolean;
-  allowInfinity?: boolean;
-}
-
-function number(value: unknown, path: string, fallback: number, rule: NumberRule): number {
-  if (value === undefined) return fallback;
-  const infinite = value === Number.POSITIVE_INFINITY;
-  const ok =
-    typeof value === 'number' &&
-    !Number.isNaN(value) &&
-    (Number.isFinite(value) || (infinite && rule.allowInfinity === true)) &&
-    (!rule.integer || infinite || Number.isInteger(value)) &&
-    (rule.min === undefined || (rule.minExclusive ? value > rule.min : value >= rule.min)) &&
-    (rule.max === undefined || value <= rule.max);
-  if (!ok) {
-    const parts: string[] = [];
-    parts.push(rule.integer ? 'an integer' : 'a finite number');
-    if (rule.min !== undefined) parts.push(`${rule.minExclusive ? '>' : '>='} ${rule.min}`);
-    if (rule.max !== undefined) parts.push(`<= ${rule.max}`);
-    if (rule.allowInfinity) parts.push('or Infinity');
-    fail('INVALID_OPTION', path, `must be ${parts.join(' ')}; got ${describe(value)}`);
-  }
-  return value as number;
-}
-
-function optionalString(value: unknown, path: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0) {
-    fail('INVALID_OPTION', path, `must be a non-empty string; got ${describe(value)}`);
-  }
-  return value;
-}
 
 function isActorLogic(value: unknown): value is AnyActorLogic {
   if (typeof value !== 'object' || value === null) return false;

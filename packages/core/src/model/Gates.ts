@@ -1,0 +1,229 @@
+import { ConfigError } from '../errors';
+import { toFrozenJson } from '../store/json';
+import type { JsonValue, StoreTx } from '../store/Store';
+import { limited } from './Convoys';
+import {
+  badTransition,
+  type Ctx,
+  checkMs,
+  checkName,
+  checkText,
+  load,
+  newId,
+  type TownEnv,
+} from './env';
+import { validateGateSpec } from './gateTypes';
+import type { Gate, GateEscalation, Molecule } from './types';
+
+const COLLECTION = 'gates';
+
+/** Input of {@link Gates.create}. */
+export interface CreateGateInput {
+  /** A registered gate type (`timer`, `human`, `gh:run`, or one given in the model's options). */
+  type: string;
+  /** Checked by the gate type's `validate`. */
+  spec: unknown;
+  /** An open gate older than this counts as overdue (`timeoutAt`). */
+  timeoutMs?: number;
+  /** When it is first due; by default the gate type decides (a timer: when it expires). */
+  dueAt?: number;
+  /** Molecule ids (released when the gate closes) or other names waiting on it. */
+  waiters?: readonly string[];
+}
+
+/** Creates a gate inside the caller's transaction (molecules create the gates of their steps). */
+export async function insertGate(
+  tx: StoreTx,
+  env: TownEnv,
+  now: number,
+  input: CreateGateInput,
+): Promise<Gate> {
+  const gateType = env.gateTypes.get(input.type);
+  if (!gateType) {
+    throw new ConfigError({
+      code: 'INVALID_OPTION',
+      path: 'gate.type',
+      message: `gate.type: no gate type ${JSON.stringify(input.type)}; registered: ${[...env.gateTypes.keys()].join(', ')}`,
+    });
+  }
+  const spec = toFrozenJson(validateGateSpec(gateType, input.spec), 'gate.spec');
+  const timeoutMs =
+    input.timeoutMs === undefined ? undefined : checkMs(input.timeoutMs, 'gate.timeoutMs', true);
+  const dueAt =
+    input.dueAt !== undefined
+      ? checkMs(input.dueAt, 'gate.dueAt')
+      : gateType.firstDueAt
+        ? gateType.firstDueAt(spec, now)
+        : now;
+  const waiters = (input.waiters ?? []).map((w, i) => checkName(w, `gate.waiters[${i}]`));
+  const gate: Gate = {
+    id: newId('gt'),
+    type: gateType.type,
+    spec,
+    status: 'open',
+    createdAt: now,
+    ...(dueAt === undefined ? {} : { dueAt }),
+    ...(timeoutMs === undefined ? {} : { timeoutAt: now + timeoutMs }),
+    waiters,
+    escalations: [],
+  };
+  await tx.insert(COLLECTION, gate);
+  return gate;
+}
+
+/**
+ * Gates: waits on external conditions. A gate is `open` until closed with a result, once.
+ * Evaluation is driven by `dueAt` (when to look next) and `timeoutAt` (when an open gate is
+ * overdue); both are absolute times, so they keep their meaning across restarts. Escalations are
+ * recorded on the gate, a repeat of the same reason counted rather than added.
+ */
+export class Gates {
+  /** @internal */
+  constructor(private readonly ctx: Ctx) {}
+
+  /** Creates an open gate. */
+  create(input: CreateGateInput): Promise<Gate> {
+    return this.ctx.run((tx) => insertGate(tx, this.ctx.env, this.ctx.now(), input));
+  }
+
+  /** The gate, or undefined. */
+  get(id: string): Promise<Gate | undefined> {
+    return this.ctx.run((tx) => tx.get<Gate>(COLLECTION, id));
+  }
+
+  /** The gate; `NOT_FOUND` if there is none. */
+  require(id: string): Promise<Gate> {
+    return this.ctx.run((tx) => load<Gate>(tx, COLLECTION, 'gate', id));
+  }
+
+  /**
+   * Open gates due at `now` (default: the clock's now), earliest first, optionally of one type.
+   * This is what a patrol evaluates; its cost grows with the gates due, not the gates stored.
+   */
+  due(options: { now?: number; type?: string; limit?: number } = {}): Promise<Gate[]> {
+    const now = options.now ?? this.ctx.now();
+    return this.ctx.run((tx) =>
+      options.type === undefined
+        ? tx.find<Gate>(COLLECTION, 'openDue', { lte: [now], ...limited(options) })
+        : tx.find<Gate>(COLLECTION, 'openByType', {
+            prefix: [options.type],
+            lte: [now],
+            ...limited(options),
+          }),
+    );
+  }
+
+  /** Open gates (of one type: by due time; of any type: oldest first). */
+  open(options: { type?: string; limit?: number } = {}): Promise<Gate[]> {
+    return this.ctx.run((tx) =>
+      options.type === undefined
+        ? tx.find<Gate>(COLLECTION, 'byStatus', { prefix: ['open'], ...limited(options) })
+        : tx.find<Gate>(COLLECTION, 'openByType', { prefix: [options.type], ...limited(options) }),
+    );
+  }
+
+  /** Open gates past their `timeoutAt` at `now`, most overdue first. */
+  overdue(options: { now?: number; limit?: number } = {}): Promise<Gate[]> {
+    const now = options.now ?? this.ctx.now();
+    return this.ctx.run((tx) =>
+      tx.find<Gate>(COLLECTION, 'openTimeout', { lte: [now], ...limited(options) }),
+    );
+  }
+
+  /**
+   * Records an evaluation that left the gate open and sets when it is next due (`null`: only on
+   * demand).
+   */
+  reschedule(id: string, dueAt: number | null): Promise<Gate> {
+    const next = dueAt === null ? null : checkMs(dueAt, 'dueAt');
+    return this.ctx.run(async (tx) => {
+      const gate = await this.requireOpen(tx, id, 'reschedule');
+      const { dueAt: _dueAt, ...rest } = gate;
+      const updated: Gate = {
+        ...rest,
+        ...(next === null ? {} : { dueAt: next }),
+        lastEvaluatedAt: this.ctx.now(),
+      };
+      await tx.update(COLLECTION, updated);
+      return updated;
+    });
+  }
+
+  /**
+   * Closes an open gate with its result and makes the molecules waiting on it `ready` (in the
+   * same transaction). Closing a closed gate fails with `INVALID_TRANSITION`: a gate closes once.
+   */
+  close(id: string, result?: JsonValue): Promise<{ gate: Gate; released: Molecule[] }> {
+    const value = result === undefined ? undefined : toFrozenJson(result, 'result');
+    return this.ctx.run(async (tx) => {
+      const gate = await this.requireOpen(tx, id, 'close');
+      const now = this.ctx.now();
+      const { dueAt: _dueAt, ...rest } = gate;
+      const closed: Gate = {
+        ...rest,
+        status: 'closed',
+        closedAt: now,
+        lastEvaluatedAt: now,
+        ...(value === undefined ? {} : { result: value }),
+      };
+      await tx.update(COLLECTION, closed);
+      const released: Molecule[] = [];
+      for (const molecule of await tx.find<Molecule>('molecules', 'byGate', { prefix: [id] })) {
+        if (molecule.status !== 'waiting') continue;
+        const { waitingOn: _waitingOn, ...m } = molecule;
+        const ready: Molecule = { ...m, status: 'ready', updatedAt: now };
+        await tx.update('molecules', ready);
+        released.push(ready);
+      }
+      return { gate: closed, released };
+    });
+  }
+
+  /**
+   * Records an escalation on an open gate (it stays open). The same reason as the last
+   * escalation only bumps its count: one incident, one record.
+   *
+   * @returns the gate, and whether this reason is new.
+   */
+  escalate(
+    id: string,
+    reason: string,
+  ): Promise<{ gate: Gate; escalation: GateEscalation; isNew: boolean }> {
+    const why = checkText(reason, 'reason', 1_000);
+    return this.ctx.run(async (tx) => {
+      const gate = await this.requireOpen(tx, id, 'escalate');
+      const now = this.ctx.now();
+      const last = gate.escalations[gate.escalations.length - 1];
+      const isNew = last?.reason !== why;
+      const escalation: GateEscalation = isNew
+        ? { reason: why, firstAt: now, lastAt: now, count: 1 }
+        : { ...(last as GateEscalation), lastAt: now, count: (last as GateEscalation).count + 1 };
+      const escalations = isNew
+        ? [...gate.escalations, escalation]
+        : [...gate.escalations.slice(0, -1), escalation];
+      const updated: Gate = { ...gate, escalations };
+      await tx.update(COLLECTION, updated);
+      return { gate: updated, escalation, isNew };
+    });
+  }
+
+  /** Adds a waiter to an open gate (no-op if present). */
+  addWaiter(id: string, waiter: string): Promise<Gate> {
+    const name = checkName(waiter, 'waiter');
+    return this.ctx.run(async (tx) => {
+      const gate = await this.requireOpen(tx, id, 'add a waiter to');
+      if (gate.waiters.includes(name)) return gate;
+      const updated: Gate = { ...gate, waiters: [...gate.waiters, name] };
+      await tx.update(COLLECTION, updated);
+      return updated;
+    });
+  }
+
+  private async requireOpen(tx: StoreTx, id: string, what: string): Promise<Gate> {
+    const gate = await load<Gate>(tx, COLLECTION, 'gate', id);
+    if (gate.status !== 'open') {
+      throw badTransition(`cannot ${what} gate ${id}: it closed at ${gate.closedAt}`);
+    }
+    return gate;
+  }
+}

@@ -1,0 +1,216 @@
+import { StoreError } from '../errors';
+import { describe, fail } from '../internal/validate';
+import { toFrozenJson } from '../store/json';
+import type { JsonObject, JsonValue, StoreTx } from '../store/Store';
+import { limited } from './Convoys';
+import {
+  type Ctx,
+  checkJsonObject,
+  checkMs,
+  checkName,
+  checkText,
+  load,
+  newId,
+  newToken,
+} from './env';
+import type { LifecycleAction, LifecycleRequest } from './types';
+
+const COLLECTION = 'lifecycle';
+
+/** The actions a lifecycle request can ask for. */
+export const LIFECYCLE_ACTIONS: readonly LifecycleAction[] = [
+  'start',
+  'stop',
+  'restart',
+  'park',
+  'unpark',
+  'dock',
+  'undock',
+];
+
+function checkAction(value: unknown, path: string): LifecycleAction {
+  if (typeof value !== 'string' || !LIFECYCLE_ACTIONS.includes(value as LifecycleAction)) {
+    fail(
+      'INVALID_OPTION',
+      path,
+      `must be one of ${LIFECYCLE_ACTIONS.map((a) => `'${a}'`).join(', ')}; got ${describe(value)}`,
+    );
+  }
+  return value as LifecycleAction;
+}
+
+/**
+ * The durable lifecycle queue. Requests wait in order (`seq`). A worker claims the oldest with a
+ * lease, acts, then finishes it with the claim's token; of two claimers, one wins. If the worker
+ * dies, the lease runs out and the request can be claimed again, and the dead worker's token no
+ * longer finishes it.
+ */
+export class Lifecycle {
+  /** @internal */
+  constructor(private readonly ctx: Ctx) {}
+
+  /** Queues a request. */
+  request(input: {
+    action: LifecycleAction;
+    target: string;
+    args?: JsonObject;
+    requestedBy: string;
+  }): Promise<LifecycleRequest> {
+    const action = checkAction(input?.action, 'request.action');
+    const target = checkName(input.target, 'request.target');
+    const args = checkJsonObject(input.args, 'request.args');
+    const requestedBy = checkName(input.requestedBy, 'request.requestedBy');
+    return this.ctx.run(async (tx) => {
+      const request: LifecycleRequest = {
+        id: newId('lc'),
+        seq: await tx.nextSequence('lifecycle'),
+        action,
+        target,
+        args,
+        requestedBy,
+        requestedAt: this.ctx.now(),
+        status: 'requested',
+        attempts: 0,
+      };
+      await tx.insert(COLLECTION, request);
+      return request;
+    });
+  }
+
+  /**
+   * Claims the oldest request that is waiting, or whose claim has expired, among `actions` (all
+   * by default). Returns it with its claim (keep the `token`), or undefined when there is none.
+   */
+  claimNext(options: {
+    claimer: string;
+    leaseMs: number;
+    actions?: readonly LifecycleAction[];
+  }): Promise<LifecycleRequest | undefined> {
+    const claimer = checkName(options?.claimer, 'options.claimer');
+    const leaseMs = checkMs(options.leaseMs, 'options.leaseMs', true);
+    const actions = options.actions?.map((a, i) => checkAction(a, `options.actions[${i}]`));
+    return this.ctx.run(async (tx) => {
+      const now = this.ctx.now();
+      const candidate = await this.oldestClaimable(tx, now, actions);
+      if (!candidate) return undefined;
+      const claimed: LifecycleRequest = {
+        ...candidate,
+        status: 'claimed',
+        claim: { by: claimer, at: now, expiresAt: now + leaseMs, token: newToken() },
+        attempts: candidate.attempts + 1,
+      };
+      await tx.update(COLLECTION, claimed);
+      return claimed;
+    });
+  }
+
+  /** Finishes a claimed request as done; `CONFLICT` if the token is not the current claim's. */
+  complete(id: string, options: { token: string; result?: JsonValue }): Promise<LifecycleRequest> {
+    const result =
+      options?.result === undefined ? undefined : toFrozenJson(options.result, 'result');
+    return this.finish(id, options?.token, (r, now) => ({
+      ...r,
+      status: 'done',
+      finishedAt: now,
+      ...(result === undefined ? {} : { result }),
+    }));
+  }
+
+  /** Finishes a claimed request as failed, with what went wrong. */
+  fail(id: string, options: { token: string; error: string }): Promise<LifecycleRequest> {
+    const error = checkText(options?.error, 'options.error', 2_000);
+    return this.finish(id, options.token, (r, now) => ({
+      ...r,
+      status: 'failed',
+      finishedAt: now,
+      error,
+    }));
+  }
+
+  /** Gives a claim back: the request waits again, first in line. */
+  release(id: string, options: { token: string }): Promise<LifecycleRequest> {
+    return this.finish(id, options?.token, (r) => {
+      const { claim: _claim, ...rest } = r;
+      return { ...rest, status: 'requested' };
+    });
+  }
+
+  /** Requests not yet finished (waiting or claimed), in order. */
+  pending(options: { limit?: number } = {}): Promise<LifecycleRequest[]> {
+    const { limit } = limited(options);
+    return this.ctx.run(async (tx) => {
+      const waiting = await tx.find<LifecycleRequest>(
+        COLLECTION,
+        'requested',
+        limit === undefined ? {} : { limit },
+      );
+      const claimed = await tx.find<LifecycleRequest>(
+        COLLECTION,
+        'claimed',
+        limit === undefined ? {} : { limit },
+      );
+      const all = [...waiting, ...claimed].sort((a, b) => a.seq - b.seq);
+      return limit === undefined ? all : all.slice(0, limit);
+    });
+  }
+
+  /** The request, or undefined. */
+  get(id: string): Promise<LifecycleRequest | undefined> {
+    return this.ctx.run((tx) => tx.get<LifecycleRequest>(COLLECTION, id));
+  }
+
+  private async oldestClaimable(
+    tx: StoreTx,
+    now: number,
+    actions: readonly LifecycleAction[] | undefined,
+  ): Promise<LifecycleRequest | undefined> {
+    let best: LifecycleRequest | undefined;
+    const consider = (r: LifecycleRequest | undefined) => {
+      if (r && (!best || r.seq < best.seq)) best = r;
+    };
+    if (actions === undefined) {
+      consider((await tx.find<LifecycleRequest>(COLLECTION, 'requested', { limit: 1 }))[0]);
+    } else {
+      for (const action of new Set(actions)) {
+        consider(
+          (
+            await tx.find<LifecycleRequest>(COLLECTION, 'requestedByAction', {
+              prefix: [action],
+              limit: 1,
+            })
+          )[0],
+        );
+      }
+    }
+    // Claims in flight are few (one per worker); an expired one is claimable again.
+    for (const r of await tx.find<LifecycleRequest>(COLLECTION, 'claimed')) {
+      if (best && r.seq > best.seq) break;
+      if ((r.claim?.expiresAt ?? 0) <= now && (actions === undefined || actions.includes(r.action)))
+        consider(r);
+    }
+    return best;
+  }
+
+  private finish(
+    id: string,
+    token: unknown,
+    change: (r: LifecycleRequest, now: number) => LifecycleRequest,
+  ): Promise<LifecycleRequest> {
+    const t = checkText(token, 'options.token', 100);
+    return this.ctx.run(async (tx) => {
+      const request = await load<LifecycleRequest>(tx, COLLECTION, 'lifecycle request', id);
+      if (request.status !== 'claimed' || request.claim?.token !== t) {
+        throw new StoreError({
+          code: 'CONFLICT',
+          message:
+            request.status === 'claimed'
+              ? `lifecycle request ${id}: this claim is no longer current (it expired and ${request.claim?.by} claimed it)`
+              : `lifecycle request ${id} is ${request.status}, not claimed`,
+        });
+      }
+      const next = change(request, this.ctx.now());
+      await tx.update(COLLECTION, next);
+      return next;
+    });
+  }
+}

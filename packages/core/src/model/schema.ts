@@ -1,0 +1,97 @@
+import type { IndexKey, StoreSchema } from '../store/Store';
+import type {
+  Bead,
+  Convoy,
+  Gate,
+  Hook,
+  LifecycleRequest,
+  Molecule,
+  Report,
+  Rig,
+  Warrant,
+} from './types';
+
+const none: readonly IndexKey[] = [];
+const one = (...key: IndexKey): readonly IndexKey[] => [key];
+
+/** A number larger than any clock time, for "not scheduled" in a sorted index. */
+const NEVER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The town's collections and the indexes its queries use. Every query a patrol makes is a range
+ * over one of these, so its cost grows with what it returns, not with what is stored.
+ */
+export const townSchema: StoreSchema = {
+  name: 'belfry.town',
+  version: 1,
+  collections: {
+    rigs: {
+      indexes: {
+        byState: (r: Rig) => one(r.state, r.id),
+        byName: (r: Rig) => one(r.id),
+      },
+    },
+    beads: {
+      indexes: {
+        byStatus: (b: Bead) => one(b.status, b.createdAt),
+        byRig: (b: Bead) => (b.rig === undefined ? none : one(b.rig, b.status)),
+      },
+    },
+    hooks: {
+      indexes: {
+        byRig: (h: Hook) => one(h.rig, h.id),
+        byBead: (h: Hook) => one(h.beadId),
+      },
+    },
+    gates: {
+      indexes: {
+        // Open gates by when they are due; the patrol reads the range up to now.
+        openDue: (g: Gate) => (g.status === 'open' && g.dueAt !== undefined ? one(g.dueAt) : none),
+        openByType: (g: Gate) => (g.status === 'open' ? one(g.type, g.dueAt ?? NEVER) : none),
+        openTimeout: (g: Gate) =>
+          g.status === 'open' && g.timeoutAt !== undefined ? one(g.timeoutAt) : none,
+        byStatus: (g: Gate) => one(g.status, g.createdAt),
+      },
+    },
+    molecules: {
+      indexes: {
+        byStatus: (m: Molecule) => one(m.status, m.updatedAt),
+        byName: (m: Molecule) => one(m.name, m.status, m.createdAt),
+        byGate: (m: Molecule) => (m.waitingOn === undefined ? none : one(m.waitingOn)),
+      },
+    },
+    convoys: {
+      indexes: {
+        open: (c: Convoy) => (c.status === 'open' ? one(c.createdAt) : none),
+        // Open convoys whose tracked beads are all terminal: the ones a patrol closes.
+        finished: (c: Convoy) =>
+          c.status === 'open' && c.openCount === 0 && c.beadIds.length > 0
+            ? one(c.createdAt)
+            : none,
+        openByProgress: (c: Convoy) => (c.status === 'open' ? one(c.lastProgressAt) : none),
+        byBead: (c: Convoy) => c.beadIds.map((id) => [id] as IndexKey),
+      },
+    },
+    warrants: {
+      indexes: {
+        pending: (w: Warrant) => (w.status === 'pending' ? one(w.filedAt) : none),
+        pendingByTarget: (w: Warrant) => (w.status === 'pending' ? one(w.target) : none),
+      },
+    },
+    reports: {
+      indexes: {
+        openByKey: (r: Report) => (r.status === 'open' ? one(r.incidentKey) : none),
+        open: (r: Report) => (r.status === 'open' ? one(r.lastAt) : none),
+      },
+    },
+    lifecycle: {
+      indexes: {
+        requested: (r: LifecycleRequest) => (r.status === 'requested' ? one(r.seq) : none),
+        requestedByAction: (r: LifecycleRequest) =>
+          r.status === 'requested' ? one(r.action, r.seq) : none,
+        claimed: (r: LifecycleRequest) => (r.status === 'claimed' ? one(r.seq) : none),
+      },
+    },
+    respawns: { indexes: {} },
+  },
+};

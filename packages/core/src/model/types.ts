@@ -1,0 +1,214 @@
+import type { JsonObject, JsonValue } from '../store/Store';
+
+// Every time below is absolute milliseconds from the model's Clock, so a deadline stored before a
+// restart means the same instant after it.
+
+/** A rig's operating state. `parked` and `docked` rigs are never restarted by any level. */
+export type RigState = 'operational' | 'parked' | 'docked';
+
+/** A project area with its own Witness and polecats. */
+export interface Rig {
+  /** The rig's name; also its id. */
+  readonly id: string;
+  readonly state: RigState;
+  readonly createdAt: number;
+  /** When the state last changed. */
+  readonly stateChangedAt: number;
+}
+
+/** A unit of work. */
+export interface Bead {
+  /** A prefixed id such as `bd-x7k2m9q4pa`. */
+  readonly id: string;
+  readonly title: string;
+  /** One of the model's statuses; see `TownModelOptions.statuses`. */
+  readonly status: string;
+  /** Who holds it (a polecat's agent name), if anyone. */
+  readonly assignee?: string;
+  /** The rig it belongs to, if any. */
+  readonly rig?: string;
+  readonly labels: readonly string[];
+  readonly metadata: JsonObject;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When it last reached a terminal status (cleared when reopened). */
+  readonly closedAt?: number;
+}
+
+/**
+ * The work on a polecat: one bead per agent, one agent per bead. It survives sessions: a
+ * restarted polecat gets the same hook. `epoch` grows with every attach, so actions keyed by it
+ * (a spawn, a nudge) can tell a new assignment from an old one.
+ */
+export interface Hook {
+  /** The agent's name (e.g. `api/toast`); also the hook's id. */
+  readonly id: string;
+  readonly beadId: string;
+  readonly rig: string;
+  readonly attachedAt: number;
+  readonly epoch: number;
+}
+
+/** One escalation of a gate; a repeat of the same reason updates it instead of adding another. */
+export interface GateEscalation {
+  readonly reason: string;
+  readonly firstAt: number;
+  readonly lastAt: number;
+  readonly count: number;
+}
+
+/** A wait on an external condition. */
+export interface Gate {
+  readonly id: string;
+  /** `timer`, `human`, `gh:run`, or any registered type. */
+  readonly type: string;
+  /** The spec, as the gate type's `validate` returned it. */
+  readonly spec: JsonObject;
+  readonly status: 'open' | 'closed';
+  readonly createdAt: number;
+  /** When the gate should next be evaluated; absent: only on demand (e.g. a human's approval). */
+  readonly dueAt?: number;
+  /** When an open gate counts as overdue (createdAt + timeoutMs). */
+  readonly timeoutAt?: number;
+  /** Who waits for it: molecule ids (released when it closes) or free-form names. */
+  readonly waiters: readonly string[];
+  readonly result?: JsonValue;
+  readonly closedAt?: number;
+  readonly lastEvaluatedAt?: number;
+  readonly escalations: readonly GateEscalation[];
+}
+
+/** A step of a molecule; `gate` makes the molecule wait on a new gate when it reaches the step. */
+export interface MoleculeStep {
+  readonly name: string;
+  readonly gate?: { readonly type: string; readonly spec: JsonObject; readonly timeoutMs?: number };
+}
+
+/** A completed step, as recorded. */
+export interface CompletedStep {
+  readonly step: number;
+  readonly name: string;
+  readonly at: number;
+  readonly result?: JsonValue;
+}
+
+/**
+ * A molecule's state:
+ * - `ready`: its next step can run and nobody is running it (dispatchable);
+ * - `running`: dispatched; the holder of `epoch` runs its steps;
+ * - `waiting`: its next step waits on the gate `waitingOn`;
+ * - `done` / `failed`: finished.
+ */
+export type MoleculeStatus = 'ready' | 'running' | 'waiting' | 'done' | 'failed';
+
+/** A workflow of ordered steps. Each completed step is recorded, so a crash resumes at `cursor`. */
+export interface Molecule {
+  readonly id: string;
+  readonly name: string;
+  readonly steps: readonly MoleculeStep[];
+  readonly status: MoleculeStatus;
+  /** The resume point: the index of the next step to run (`steps.length` when done). */
+  readonly cursor: number;
+  readonly completed: readonly CompletedStep[];
+  /** The gate the molecule waits on (status `waiting`). */
+  readonly waitingOn?: string;
+  /** Grows with every dispatch; a step completion must carry the current one. */
+  readonly epoch: number;
+  readonly dispatchedBy?: string;
+  readonly dispatchedAt?: number;
+  readonly rig?: string;
+  readonly metadata: JsonObject;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly failure?: string;
+}
+
+/** A group of beads, possibly across rigs, tracked to completion. */
+export interface Convoy {
+  readonly id: string;
+  readonly title: string;
+  readonly beadIds: readonly string[];
+  readonly status: 'open' | 'closed';
+  /** How many tracked beads are not terminal. */
+  readonly openCount: number;
+  readonly createdAt: number;
+  readonly closedAt?: number;
+  readonly reopenedAt?: number;
+  /** When a tracked bead last changed status (or one was added). */
+  readonly lastProgressAt: number;
+}
+
+/** An order to stop a stuck agent: filed by one role, executed by another. */
+export interface Warrant {
+  readonly id: string;
+  /** The agent or session to stop. */
+  readonly target: string;
+  readonly reason: string;
+  readonly filedBy: string;
+  readonly filedAt: number;
+  readonly status: 'pending' | 'executed' | 'cancelled';
+  readonly executedAt?: number;
+  readonly executedBy?: string;
+  readonly cancelledAt?: number;
+}
+
+/** How loud a report is. */
+export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+
+/** What goes to the Mayor: deduplicated per incident key while open. */
+export interface Report {
+  readonly id: string;
+  readonly incidentKey: string;
+  readonly severity: Severity;
+  readonly title: string;
+  readonly details?: JsonValue;
+  readonly source: string;
+  readonly status: 'open' | 'resolved';
+  readonly firstAt: number;
+  readonly lastAt: number;
+  /** How many times the incident was reported while open. */
+  readonly count: number;
+  readonly resolvedAt?: number;
+}
+
+/** What a lifecycle request asks for. */
+export type LifecycleAction = 'start' | 'stop' | 'restart' | 'park' | 'unpark' | 'dock' | 'undock';
+
+/** A claim on a lifecycle request: the holder of `token` may finish it until `expiresAt`. */
+export interface LifecycleClaim {
+  readonly by: string;
+  readonly at: number;
+  readonly expiresAt: number;
+  readonly token: string;
+}
+
+/**
+ * A durable request (requested → claimed → done | failed). Claim, then act, then finish with the
+ * claim's token; a claim whose lease ran out (its claimer crashed) can be claimed again.
+ */
+export interface LifecycleRequest {
+  readonly id: string;
+  /** Order of requests: lower first. */
+  readonly seq: number;
+  readonly action: LifecycleAction;
+  /** A rig name or session/agent name. */
+  readonly target: string;
+  readonly args: JsonObject;
+  readonly requestedBy: string;
+  readonly requestedAt: number;
+  readonly status: 'requested' | 'claimed' | 'done' | 'failed';
+  readonly claim?: LifecycleClaim;
+  /** How many times it was claimed. */
+  readonly attempts: number;
+  readonly finishedAt?: number;
+  readonly result?: JsonValue;
+  readonly error?: string;
+}
+
+/** How many times a bead's polecat was respawned. */
+export interface RespawnCount {
+  /** The bead's id. */
+  readonly id: string;
+  readonly count: number;
+  readonly lastAt: number;
+}
