@@ -1,2 +1,3 @@
 export { type EventRecorder, recordEvents } from './recordEvents';
 export { SimulatedClock, settle } from './SimulatedClock';
+export { runStoreConformance, type StoreConformanceOptions } from './storeConformance';
