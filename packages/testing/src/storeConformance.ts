@@ -384,7 +384,26 @@ export function runStoreConformance(
 
       it('orders numbers as numbers, negatives and large values included', async () => {
         const store = await fresh();
-        const times = [5, -3, 0, 1_700_000_000_000, 2 ** 52, 100, -(2 ** 52)];
+        // Neighbours everywhere in the safe range, listed largest first: equal keys fall back to
+        // id order (ascending here), so an encoding that rounds two neighbours together shows.
+        const times = [
+          Number.MAX_SAFE_INTEGER,
+          Number.MAX_SAFE_INTEGER - 1,
+          2 ** 52 + 1,
+          2 ** 52,
+          1_700_000_000_001,
+          1_700_000_000_000,
+          5,
+          2,
+          1,
+          0,
+          -1,
+          -3,
+          -(2 ** 52) + 1,
+          -(2 ** 52),
+          Number.MIN_SAFE_INTEGER + 1,
+          Number.MIN_SAFE_INTEGER,
+        ];
         await store.transaction(async (tx) => {
           for (const [i, t] of times.entries()) {
             await tx.insert('convoys', {

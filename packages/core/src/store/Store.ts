@@ -18,7 +18,10 @@ export interface StoredRecord {
 /** One part of an index key. Numbers must be safe integers (times, counters, sequence numbers). */
 export type KeyPart = string | number | boolean;
 
-/** An index key: compared part by part, numbers before booleans before strings... see `encodeKey`. */
+/**
+ * An index key, compared part by part (a key sorts after its own prefixes). Parts of different
+ * kinds sort booleans first, then numbers, then strings; strings by their UTF-8 bytes.
+ */
 export type IndexKey = readonly KeyPart[];
 
 /**

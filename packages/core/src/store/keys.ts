@@ -3,7 +3,8 @@ import type { IndexKey, IndexQuery, KeyPart } from './Store';
 
 // Index keys are encoded into ASCII strings whose plain comparison gives the key order, so that a
 // JavaScript sort and SQLite's BINARY collation agree byte for byte:
-//   number  → "n" + 14 hex digits of (value + 2^53)        (safe integers only)
+//   number  → "m" + 14 hex digits of (2^53 + value) when negative, else "p" + 14 hex digits of
+//             the value (safe integers only, so both stay exact)
 //   boolean → "b0" | "b1"
 //   string  → "s" + hex of its UTF-8 bytes
 // Parts are joined with "." (below every digit and tag letter), so a key sorts right after its
@@ -21,7 +22,11 @@ function encodePart(part: KeyPart): string {
         message: `an index key number must be a safe integer; got ${part}`,
       });
     }
-    return `n${(part + OFFSET).toString(16).padStart(14, '0')}`;
+    // Split by sign so every value stays exact: 2^53 + v is exact for negative v, v itself for
+    // the rest. 'm' (minus) sorts before 'p' (plus), and both between 'b' and 's'.
+    return part < 0
+      ? `m${(OFFSET + part).toString(16).padStart(14, '0')}`
+      : `p${part.toString(16).padStart(14, '0')}`;
   }
   if (typeof part === 'boolean') return part ? 'b1' : 'b0';
   if (typeof part === 'string') return `s${Buffer.from(part, 'utf8').toString('hex')}`;
