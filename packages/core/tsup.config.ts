@@ -11,6 +11,7 @@ const shared = {
 export default defineConfig([
   { ...shared, format: ['esm'], clean: true },
   // nanoid is ESM-only; bundling it into the CommonJS build keeps `require('@belfry/core')`
-  // working on every Node 20, not only those that can require ESM.
-  { ...shared, format: ['cjs'], noExternal: ['nanoid'] },
+  // working on every Node 20, not only those that can require ESM. Splitting makes the two
+  // entries share one copy of each class, so `instanceof StoreError` holds across subpaths.
+  { ...shared, format: ['cjs'], noExternal: ['nanoid'], splitting: true },
 ]);

@@ -97,3 +97,20 @@ export function optionalString(value: unknown, path: string): string | undefined
   }
   return value;
 }
+
+/**
+ * Runs a check written for a value at the top level (paths like `spec.durationMs`) on a value
+ * nested at `prefix`, so its ConfigError names the full path (`molecule.steps[1].gate.spec.durationMs`).
+ */
+export function withPath<T>(check: () => T, prefix: string): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const path = `${prefix}.${error.path}`;
+    const message = error.message.startsWith(`${error.path}: `)
+      ? `${path}: ${error.message.slice(error.path.length + 2)}`
+      : `${path}: ${error.message}`;
+    throw new ConfigError({ code: error.code, path, message, cause: error.cause });
+  }
+}

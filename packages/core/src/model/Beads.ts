@@ -100,7 +100,7 @@ export class Beads {
   constructor(private readonly ctx: Ctx) {}
 
   /** Creates a bead. */
-  create(input: CreateBeadInput): Promise<Bead> {
+  async create(input: CreateBeadInput): Promise<Bead> {
     const env = this.ctx.env;
     const title = checkText(input?.title, 'bead.title', 500);
     const status =
@@ -138,17 +138,17 @@ export class Beads {
   }
 
   /** The bead, or undefined. */
-  get(id: string): Promise<Bead | undefined> {
+  async get(id: string): Promise<Bead | undefined> {
     return this.ctx.run((tx) => tx.get<Bead>(COLLECTION, id));
   }
 
   /** The bead; `NOT_FOUND` if there is none. */
-  require(id: string): Promise<Bead> {
+  async require(id: string): Promise<Bead> {
     return this.ctx.run((tx) => load<Bead>(tx, COLLECTION, 'bead', id));
   }
 
   /** Beads by status (oldest first) or by rig; give one of the two. */
-  list(options: { status?: string; rig?: string; limit?: number }): Promise<Bead[]> {
+  async list(options: { status?: string; rig?: string; limit?: number }): Promise<Bead[]> {
     const { status, rig } = options ?? {};
     if (status === undefined && rig === undefined)
       fail('INVALID_OPTION', 'options', 'give a status, a rig, or both');
@@ -165,8 +165,11 @@ export class Beads {
     );
   }
 
-  /** Changes title, assignee (`null` clears it), labels or metadata; not the status. */
-  update(
+  /**
+   * Changes title, assignee (`null` clears it), labels or metadata; not the status. A hooked
+   * bead's assignee is its hook's agent and cannot be changed here.
+   */
+  async update(
     id: string,
     patch: {
       title?: string;
@@ -199,6 +202,11 @@ export class Beads {
       const { assignee: _assignee, ...rest } = bead;
       const nextAssignee =
         assignee === undefined ? bead.assignee : assignee === null ? undefined : assignee;
+      if (bead.status === HOOKED && nextAssignee !== bead.assignee) {
+        throw badTransition(
+          `bead ${id} is on ${bead.assignee}'s hook, which decides its assignee; detach the hook first`,
+        );
+      }
       const next: Bead = {
         ...rest,
         ...(title === undefined ? {} : { title }),
@@ -217,7 +225,7 @@ export class Beads {
    * hook), and terminal to another terminal status (reopen first). Reopening a terminal bead
    * reopens the convoys tracking it.
    */
-  setStatus(id: string, status: string): Promise<Bead> {
+  async setStatus(id: string, status: string): Promise<Bead> {
     const env = this.ctx.env;
     const to = checkStatus(env, status, 'status');
     return this.ctx.run(async (tx) => {

@@ -57,7 +57,7 @@ export class Convoys {
   ) {}
 
   /** Creates an open convoy tracking existing beads. */
-  create(input: { title: string; beadIds: readonly string[] }): Promise<Convoy> {
+  async create(input: { title: string; beadIds: readonly string[] }): Promise<Convoy> {
     const title = checkText(input?.title, 'convoy.title', 500);
     const beadIds = checkBeadIds(input?.beadIds, 'convoy.beadIds');
     return this.ctx.run(async (tx) => {
@@ -82,7 +82,7 @@ export class Convoys {
   }
 
   /** Tracks more beads; a closed convoy reopens if any of them is not terminal. */
-  add(id: string, beadIds: readonly string[]): Promise<Convoy> {
+  async add(id: string, beadIds: readonly string[]): Promise<Convoy> {
     const ids = checkBeadIds(beadIds, 'beadIds');
     return this.ctx.run(async (tx) => {
       const convoy = await load<Convoy>(tx, COLLECTION, 'convoy', id);
@@ -113,39 +113,39 @@ export class Convoys {
   }
 
   /** The convoy, or undefined. */
-  get(id: string): Promise<Convoy | undefined> {
+  async get(id: string): Promise<Convoy | undefined> {
     return this.ctx.run((tx) => tx.get<Convoy>(COLLECTION, id));
   }
 
   /** The convoy; `NOT_FOUND` if there is none. */
-  require(id: string): Promise<Convoy> {
+  async require(id: string): Promise<Convoy> {
     return this.ctx.run((tx) => load<Convoy>(tx, COLLECTION, 'convoy', id));
   }
 
   /** Open convoys, oldest first. */
-  open(options: { limit?: number } = {}): Promise<Convoy[]> {
+  async open(options: { limit?: number } = {}): Promise<Convoy[]> {
     return this.ctx.run((tx) => tx.find<Convoy>(COLLECTION, 'open', limited(options)));
   }
 
   /** Open convoys whose tracked beads are all terminal, oldest first. */
-  finished(options: { limit?: number } = {}): Promise<Convoy[]> {
+  async finished(options: { limit?: number } = {}): Promise<Convoy[]> {
     return this.ctx.run((tx) => tx.find<Convoy>(COLLECTION, 'finished', limited(options)));
   }
 
   /** Open convoys with no progress since `before` (ms), least recent first. */
-  stalled(before: number, options: { limit?: number } = {}): Promise<Convoy[]> {
+  async stalled(before: number, options: { limit?: number } = {}): Promise<Convoy[]> {
     return this.ctx.run((tx) =>
       tx.find<Convoy>(COLLECTION, 'openByProgress', { lte: [before], ...limited(options) }),
     );
   }
 
   /** The convoys tracking a bead. */
-  byBead(beadId: string): Promise<Convoy[]> {
+  async byBead(beadId: string): Promise<Convoy[]> {
     return this.ctx.run((tx) => tx.find<Convoy>(COLLECTION, 'byBead', { prefix: [beadId] }));
   }
 
   /** Closes every finished convoy (or the first `limit`) and returns them: the patrol's step. */
-  closeFinished(options: { limit?: number } = {}): Promise<Convoy[]> {
+  async closeFinished(options: { limit?: number } = {}): Promise<Convoy[]> {
     return this.ctx.run(async (tx) => {
       const now = this.ctx.now();
       const closed: Convoy[] = [];
@@ -159,7 +159,7 @@ export class Convoys {
   }
 
   /** Closes one convoy; with beads still open only when `force` is set. */
-  close(id: string, options: { force?: boolean } = {}): Promise<Convoy> {
+  async close(id: string, options: { force?: boolean } = {}): Promise<Convoy> {
     return this.ctx.run(async (tx) => {
       const convoy = await load<Convoy>(tx, COLLECTION, 'convoy', id);
       if (convoy.status === 'closed') return convoy;

@@ -13,6 +13,7 @@ import {
   type TownEnv,
 } from './env';
 import { validateGateSpec } from './gateTypes';
+import { NEVER } from './schema';
 import type { Gate, GateEscalation, Molecule } from './types';
 
 const COLLECTION = 'gates';
@@ -82,17 +83,17 @@ export class Gates {
   constructor(private readonly ctx: Ctx) {}
 
   /** Creates an open gate. */
-  create(input: CreateGateInput): Promise<Gate> {
+  async create(input: CreateGateInput): Promise<Gate> {
     return this.ctx.run((tx) => insertGate(tx, this.ctx.env, this.ctx.now(), input));
   }
 
   /** The gate, or undefined. */
-  get(id: string): Promise<Gate | undefined> {
+  async get(id: string): Promise<Gate | undefined> {
     return this.ctx.run((tx) => tx.get<Gate>(COLLECTION, id));
   }
 
   /** The gate; `NOT_FOUND` if there is none. */
-  require(id: string): Promise<Gate> {
+  async require(id: string): Promise<Gate> {
     return this.ctx.run((tx) => load<Gate>(tx, COLLECTION, 'gate', id));
   }
 
@@ -100,21 +101,22 @@ export class Gates {
    * Open gates due at `now` (default: the clock's now), earliest first, optionally of one type.
    * This is what a patrol evaluates; its cost grows with the gates due, not the gates stored.
    */
-  due(options: { now?: number; type?: string; limit?: number } = {}): Promise<Gate[]> {
+  async due(options: { now?: number; type?: string; limit?: number } = {}): Promise<Gate[]> {
     const now = options.now ?? this.ctx.now();
     return this.ctx.run((tx) =>
       options.type === undefined
         ? tx.find<Gate>(COLLECTION, 'openDue', { lte: [now], ...limited(options) })
         : tx.find<Gate>(COLLECTION, 'openByType', {
             prefix: [options.type],
-            lte: [now],
+            // Gates never due sit at NEVER in this index; stop below it whatever `now` is.
+            lte: [Math.min(now, NEVER - 1)],
             ...limited(options),
           }),
     );
   }
 
   /** Open gates (of one type: by due time; of any type: oldest first). */
-  open(options: { type?: string; limit?: number } = {}): Promise<Gate[]> {
+  async open(options: { type?: string; limit?: number } = {}): Promise<Gate[]> {
     return this.ctx.run((tx) =>
       options.type === undefined
         ? tx.find<Gate>(COLLECTION, 'byStatus', { prefix: ['open'], ...limited(options) })
@@ -123,7 +125,7 @@ export class Gates {
   }
 
   /** Open gates past their `timeoutAt` at `now`, most overdue first. */
-  overdue(options: { now?: number; limit?: number } = {}): Promise<Gate[]> {
+  async overdue(options: { now?: number; limit?: number } = {}): Promise<Gate[]> {
     const now = options.now ?? this.ctx.now();
     return this.ctx.run((tx) =>
       tx.find<Gate>(COLLECTION, 'openTimeout', { lte: [now], ...limited(options) }),
@@ -134,7 +136,7 @@ export class Gates {
    * Records an evaluation that left the gate open and sets when it is next due (`null`: only on
    * demand).
    */
-  reschedule(id: string, dueAt: number | null): Promise<Gate> {
+  async reschedule(id: string, dueAt: number | null): Promise<Gate> {
     const next = dueAt === null ? null : checkMs(dueAt, 'dueAt');
     return this.ctx.run(async (tx) => {
       const gate = await this.requireOpen(tx, id, 'reschedule');
@@ -153,7 +155,7 @@ export class Gates {
    * Closes an open gate with its result and makes the molecules waiting on it `ready` (in the
    * same transaction). Closing a closed gate fails with `INVALID_TRANSITION`: a gate closes once.
    */
-  close(id: string, result?: JsonValue): Promise<{ gate: Gate; released: Molecule[] }> {
+  async close(id: string, result?: JsonValue): Promise<{ gate: Gate; released: Molecule[] }> {
     const value = result === undefined ? undefined : toFrozenJson(result, 'result');
     return this.ctx.run(async (tx) => {
       const gate = await this.requireOpen(tx, id, 'close');
@@ -185,7 +187,7 @@ export class Gates {
    *
    * @returns the gate, and whether this reason is new.
    */
-  escalate(
+  async escalate(
     id: string,
     reason: string,
   ): Promise<{ gate: Gate; escalation: GateEscalation; isNew: boolean }> {
@@ -208,7 +210,7 @@ export class Gates {
   }
 
   /** Adds a waiter to an open gate (no-op if present). */
-  addWaiter(id: string, waiter: string): Promise<Gate> {
+  async addWaiter(id: string, waiter: string): Promise<Gate> {
     const name = checkName(waiter, 'waiter');
     return this.ctx.run(async (tx) => {
       const gate = await this.requireOpen(tx, id, 'add a waiter to');

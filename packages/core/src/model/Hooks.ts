@@ -20,7 +20,7 @@ export class Hooks {
    * Puts a bead on an agent's hook. Attaching the same bead to the same agent again returns the
    * existing hook (same epoch).
    */
-  attach(input: { agent: string; beadId: string; rig: string }): Promise<Hook> {
+  async attach(input: { agent: string; beadId: string; rig: string }): Promise<Hook> {
     const agent = checkName(input?.agent, 'hook.agent');
     const rigName = checkName(input?.rig, 'hook.rig');
     const beadId = checkName(input?.beadId, 'hook.beadId');
@@ -57,19 +57,19 @@ export class Hooks {
   }
 
   /** The agent's hook, or undefined. */
-  get(agent: string): Promise<Hook | undefined> {
+  async get(agent: string): Promise<Hook | undefined> {
     return this.ctx.run((tx) => tx.get<Hook>(COLLECTION, agent));
   }
 
   /** The hook holding a bead, or undefined. */
-  byBead(beadId: string): Promise<Hook | undefined> {
+  async byBead(beadId: string): Promise<Hook | undefined> {
     return this.ctx.run(
       async (tx) => (await tx.find<Hook>(COLLECTION, 'byBead', { prefix: [beadId] }))[0],
     );
   }
 
   /** The hooks of a rig's agents, by agent name. */
-  list(options: { rig: string; limit?: number }): Promise<Hook[]> {
+  async list(options: { rig: string; limit?: number }): Promise<Hook[]> {
     return this.ctx.run((tx) =>
       tx.find<Hook>(COLLECTION, 'byRig', { prefix: [options.rig], ...limited(options) }),
     );
@@ -79,7 +79,10 @@ export class Hooks {
    * Takes the bead off the agent's hook and moves it to `status` (default `open`). The assignee
    * stays when the status is terminal (who finished it) and is cleared otherwise (back in the pool).
    */
-  detach(agent: string, options: { status?: string } = {}): Promise<{ hook: Hook; bead: Bead }> {
+  async detach(
+    agent: string,
+    options: { status?: string } = {},
+  ): Promise<{ hook: Hook; bead: Bead }> {
     const env = this.ctx.env;
     const status = options.status ?? 'open';
     if (!env.statuses.has(status) || status === HOOKED) {

@@ -50,7 +50,7 @@ export class Lifecycle {
   constructor(private readonly ctx: Ctx) {}
 
   /** Queues a request. */
-  request(input: {
+  async request(input: {
     action: LifecycleAction;
     target: string;
     args?: JsonObject;
@@ -81,13 +81,23 @@ export class Lifecycle {
    * Claims the oldest request that is waiting, or whose claim has expired, among `actions` (all
    * by default). Returns it with its claim (keep the `token`), or undefined when there is none.
    */
-  claimNext(options: {
+  async claimNext(options: {
     claimer: string;
     leaseMs: number;
     actions?: readonly LifecycleAction[];
   }): Promise<LifecycleRequest | undefined> {
     const claimer = checkName(options?.claimer, 'options.claimer');
     const leaseMs = checkMs(options.leaseMs, 'options.leaseMs', true);
+    if (
+      options.actions !== undefined &&
+      (!Array.isArray(options.actions) || options.actions.length === 0)
+    ) {
+      fail(
+        'INVALID_OPTION',
+        'options.actions',
+        'must name at least one action (leave it out for all actions)',
+      );
+    }
     const actions = options.actions?.map((a, i) => checkAction(a, `options.actions[${i}]`));
     return this.ctx.run(async (tx) => {
       const now = this.ctx.now();
@@ -105,7 +115,10 @@ export class Lifecycle {
   }
 
   /** Finishes a claimed request as done; `CONFLICT` if the token is not the current claim's. */
-  complete(id: string, options: { token: string; result?: JsonValue }): Promise<LifecycleRequest> {
+  async complete(
+    id: string,
+    options: { token: string; result?: JsonValue },
+  ): Promise<LifecycleRequest> {
     const result =
       options?.result === undefined ? undefined : toFrozenJson(options.result, 'result');
     return this.finish(id, options?.token, (r, now) => ({
@@ -117,7 +130,7 @@ export class Lifecycle {
   }
 
   /** Finishes a claimed request as failed, with what went wrong. */
-  fail(id: string, options: { token: string; error: string }): Promise<LifecycleRequest> {
+  async fail(id: string, options: { token: string; error: string }): Promise<LifecycleRequest> {
     const error = checkText(options?.error, 'options.error', 2_000);
     return this.finish(id, options.token, (r, now) => ({
       ...r,
@@ -128,7 +141,7 @@ export class Lifecycle {
   }
 
   /** Gives a claim back: the request waits again, first in line. */
-  release(id: string, options: { token: string }): Promise<LifecycleRequest> {
+  async release(id: string, options: { token: string }): Promise<LifecycleRequest> {
     return this.finish(id, options?.token, (r) => {
       const { claim: _claim, ...rest } = r;
       return { ...rest, status: 'requested' };
@@ -136,7 +149,7 @@ export class Lifecycle {
   }
 
   /** Requests not yet finished (waiting or claimed), in order. */
-  pending(options: { limit?: number } = {}): Promise<LifecycleRequest[]> {
+  async pending(options: { limit?: number } = {}): Promise<LifecycleRequest[]> {
     const { limit } = limited(options);
     return this.ctx.run(async (tx) => {
       const waiting = await tx.find<LifecycleRequest>(
@@ -155,7 +168,7 @@ export class Lifecycle {
   }
 
   /** The request, or undefined. */
-  get(id: string): Promise<LifecycleRequest | undefined> {
+  async get(id: string): Promise<LifecycleRequest | undefined> {
     return this.ctx.run((tx) => tx.get<LifecycleRequest>(COLLECTION, id));
   }
 

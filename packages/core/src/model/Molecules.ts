@@ -1,5 +1,5 @@
 import { StoreError } from '../errors';
-import { describe, fail } from '../internal/validate';
+import { describe, fail, rejectUnknownKeys, requireObject, withPath } from '../internal/validate';
 import { toFrozenJson } from '../store/json';
 import type { JsonObject, JsonValue, StoreTx } from '../store/Store';
 import { limited } from './Convoys';
@@ -43,8 +43,13 @@ function checkSteps(env: TownEnv, value: unknown): MoleculeStep[] {
     }
     const name = checkText(step.name, `${path}.name`, 200);
     if (step.gate === undefined) return { name };
-    const g = step.gate as { type?: unknown; spec?: unknown; timeoutMs?: unknown };
-    const type = env.gateTypes.get(String(g?.type));
+    const g = requireObject(step.gate, `${path}.gate`) as {
+      type?: unknown;
+      spec?: unknown;
+      timeoutMs?: unknown;
+    };
+    rejectUnknownKeys(g, ['type', 'spec', 'timeoutMs'], `${path}.gate`);
+    const type = env.gateTypes.get(String(g.type));
     if (!type) {
       fail(
         'INVALID_OPTION',
@@ -53,7 +58,7 @@ function checkSteps(env: TownEnv, value: unknown): MoleculeStep[] {
       );
     }
     // Checked now, so a bad spec fails at creation rather than when the step is reached.
-    const spec = validateGateSpec(type, g.spec);
+    const spec = withPath(() => validateGateSpec(type, g.spec), `${path}.gate`);
     const timeoutMs =
       g.timeoutMs === undefined ? undefined : checkMs(g.timeoutMs, `${path}.gate.timeoutMs`, true);
     return {
@@ -113,7 +118,7 @@ export class Molecules {
   constructor(private readonly ctx: Ctx) {}
 
   /** Creates a molecule at step 0: `ready`, or `waiting` when step 0 has a gate. */
-  create(input: CreateMoleculeInput): Promise<Molecule> {
+  async create(input: CreateMoleculeInput): Promise<Molecule> {
     const env = this.ctx.env;
     const name = checkName(input?.name, 'molecule.name');
     const steps = checkSteps(env, input.steps);
@@ -144,7 +149,7 @@ export class Molecules {
    * Claims a `ready` molecule for a runner: `running`, with a new epoch the runner must pass to
    * `completeStep`. Of two dispatchers, one wins; the other gets `CONFLICT`.
    */
-  dispatch(id: string, options: { by: string }): Promise<Molecule> {
+  async dispatch(id: string, options: { by: string }): Promise<Molecule> {
     const by = checkName(options?.by, 'options.by');
     return this.ctx.run(async (tx) => {
       const molecule = await load<Molecule>(tx, COLLECTION, 'molecule', id);
@@ -171,7 +176,7 @@ export class Molecules {
    * claim). Then the molecule moves on: done after the last step, waiting when the next step has
    * a gate, else still running.
    */
-  completeStep(
+  async completeStep(
     id: string,
     options: { step: number; epoch: number; result?: JsonValue },
   ): Promise<Molecule> {
@@ -201,7 +206,7 @@ export class Molecules {
   }
 
   /** Marks a running molecule failed (at its current step). */
-  fail(id: string, options: { epoch: number; reason: string }): Promise<Molecule> {
+  async fail(id: string, options: { epoch: number; reason: string }): Promise<Molecule> {
     const reason = checkText(options?.reason, 'options.reason', 1_000);
     return this.ctx.run(async (tx) => {
       const molecule = await this.requireRunning(tx, id, options.epoch, 'fail');
@@ -217,17 +222,21 @@ export class Molecules {
   }
 
   /** The molecule, or undefined. */
-  get(id: string): Promise<Molecule | undefined> {
+  async get(id: string): Promise<Molecule | undefined> {
     return this.ctx.run((tx) => tx.get<Molecule>(COLLECTION, id));
   }
 
   /** The molecule; `NOT_FOUND` if there is none. */
-  require(id: string): Promise<Molecule> {
+  async require(id: string): Promise<Molecule> {
     return this.ctx.run((tx) => load<Molecule>(tx, COLLECTION, 'molecule', id));
   }
 
   /** Molecules in a status, least recently changed first; of one name when `name` is given. */
-  list(options: { status: MoleculeStatus; name?: string; limit?: number }): Promise<Molecule[]> {
+  async list(options: {
+    status: MoleculeStatus;
+    name?: string;
+    limit?: number;
+  }): Promise<Molecule[]> {
     return this.ctx.run((tx) =>
       options.name === undefined
         ? tx.find<Molecule>(COLLECTION, 'byStatus', {
@@ -242,7 +251,7 @@ export class Molecules {
   }
 
   /** Molecules ready to dispatch (their gate closed, or never gated), least recently changed first. */
-  ready(options: { limit?: number } = {}): Promise<Molecule[]> {
+  async ready(options: { limit?: number } = {}): Promise<Molecule[]> {
     return this.list({ status: 'ready', ...options });
   }
 
@@ -250,7 +259,7 @@ export class Molecules {
    * Squashes a finished (done or failed) molecule into one digest bead carrying its steps and a
    * summary, and removes the molecule.
    */
-  squash(id: string, options: { summary: string }): Promise<Bead> {
+  async squash(id: string, options: { summary: string }): Promise<Bead> {
     const summary = checkText(options?.summary, 'options.summary', 10_000);
     const env = this.ctx.env;
     return this.ctx.run(async (tx) => {

@@ -29,7 +29,7 @@ export class Reports {
   constructor(private readonly ctx: Ctx) {}
 
   /** Files a report; `created` says whether it is a new incident (the one to alert a person about). */
-  file(input: FileReportInput): Promise<{ report: Report; created: boolean }> {
+  async file(input: FileReportInput): Promise<{ report: Report; created: boolean }> {
     const incidentKey = checkText(input?.incidentKey, 'report.incidentKey', 300);
     const severity = oneOf(input.severity, SEVERITIES, 'report.severity', 'info');
     const title = checkText(input.title, 'report.title', 500);
@@ -44,9 +44,10 @@ export class Reports {
           SEVERITIES.indexOf(severity) > SEVERITIES.indexOf(open.severity)
             ? severity
             : open.severity;
-        const { details: _details, ...rest } = open;
+        // The latest title and details describe the incident; details given before are kept
+        // when a repeat brings none.
         const next: Report = {
-          ...rest,
+          ...open,
           severity: louder,
           title,
           ...(details === undefined ? {} : { details }),
@@ -74,24 +75,24 @@ export class Reports {
   }
 
   /** Open reports, least recently reported first. */
-  open(options: { limit?: number } = {}): Promise<Report[]> {
+  async open(options: { limit?: number } = {}): Promise<Report[]> {
     return this.ctx.run((tx) => tx.find<Report>(COLLECTION, 'open', limited(options)));
   }
 
   /** The open report of an incident, or undefined. */
-  byIncident(incidentKey: string): Promise<Report | undefined> {
+  async byIncident(incidentKey: string): Promise<Report | undefined> {
     return this.ctx.run(
       async (tx) => (await tx.find<Report>(COLLECTION, 'openByKey', { prefix: [incidentKey] }))[0],
     );
   }
 
   /** The report, or undefined. */
-  get(id: string): Promise<Report | undefined> {
+  async get(id: string): Promise<Report | undefined> {
     return this.ctx.run((tx) => tx.get<Report>(COLLECTION, id));
   }
 
   /** Resolves an incident's open report; returns it, or undefined when none was open. */
-  resolve(incidentKey: string): Promise<Report | undefined> {
+  async resolve(incidentKey: string): Promise<Report | undefined> {
     return this.ctx.run(async (tx) => {
       const open = (await tx.find<Report>(COLLECTION, 'openByKey', { prefix: [incidentKey] }))[0];
       if (!open) return undefined;

@@ -9,7 +9,7 @@ export class Respawns {
   constructor(private readonly ctx: Ctx) {}
 
   /** Counts one more respawn for an existing bead; returns the new count. */
-  increment(beadId: string): Promise<number> {
+  async increment(beadId: string): Promise<number> {
     const id = checkName(beadId, 'beadId');
     return this.ctx.run(async (tx) => {
       await load<Bead>(tx, 'beads', 'bead', id);
@@ -22,12 +22,12 @@ export class Respawns {
   }
 
   /** The respawn count of a bead (0 if none). */
-  count(beadId: string): Promise<number> {
+  async count(beadId: string): Promise<number> {
     return this.ctx.run(async (tx) => (await tx.get<RespawnCount>(COLLECTION, beadId))?.count ?? 0);
   }
 
   /** Forgets a bead's respawns (e.g. once it is done). */
-  reset(beadId: string): Promise<void> {
+  async reset(beadId: string): Promise<void> {
     return this.ctx.run(async (tx) => {
       await tx.delete(COLLECTION, beadId);
     });

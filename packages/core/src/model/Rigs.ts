@@ -32,7 +32,7 @@ export class Rigs {
    * @param input - `name`: letters, digits, `_ - . / :`.
    * @returns the rig. Fails with `DUPLICATE_ID` if the name is taken.
    */
-  create(input: { name: string }): Promise<Rig> {
+  async create(input: { name: string }): Promise<Rig> {
     const name = checkName(input?.name, 'rig.name');
     return this.ctx.run(async (tx) => {
       const now = this.ctx.now();
@@ -43,17 +43,17 @@ export class Rigs {
   }
 
   /** The rig, or undefined. */
-  get(name: string): Promise<Rig | undefined> {
+  async get(name: string): Promise<Rig | undefined> {
     return this.ctx.run((tx) => tx.get<Rig>(COLLECTION, name));
   }
 
   /** The rig; `NOT_FOUND` (naming the known rigs) if there is none. */
-  require(name: string): Promise<Rig> {
+  async require(name: string): Promise<Rig> {
     return this.ctx.run((tx) => requireRig(tx, name));
   }
 
   /** Every rig, by name, or only those in `state`. */
-  list(options: { state?: RigState } = {}): Promise<Rig[]> {
+  async list(options: { state?: RigState } = {}): Promise<Rig[]> {
     return this.ctx.run((tx) =>
       options.state === undefined
         ? tx.find<Rig>(COLLECTION, 'byName')
@@ -62,26 +62,26 @@ export class Rigs {
   }
 
   /** operational → parked. A docked rig must be undocked first. */
-  park(name: string): Promise<Rig> {
+  async park(name: string): Promise<Rig> {
     return this.transition(name, 'parked', (from) =>
       from === 'docked' ? `rig ${name} is docked; undock it before parking it` : undefined,
     );
   }
 
   /** parked → operational. A docked rig is undocked instead. */
-  unpark(name: string): Promise<Rig> {
+  async unpark(name: string): Promise<Rig> {
     return this.transition(name, 'operational', (from) =>
       from === 'docked' ? `rig ${name} is docked, not parked; use undock` : undefined,
     );
   }
 
   /** operational | parked → docked. */
-  dock(name: string): Promise<Rig> {
+  async dock(name: string): Promise<Rig> {
     return this.transition(name, 'docked', () => undefined);
   }
 
   /** docked → operational. A parked rig is unparked instead. */
-  undock(name: string): Promise<Rig> {
+  async undock(name: string): Promise<Rig> {
     return this.transition(name, 'operational', (from) =>
       from === 'parked' ? `rig ${name} is parked, not docked; use unpark` : undefined,
     );

@@ -247,13 +247,13 @@ export class TownModel {
    * });
    * ```
    */
-  transaction<T>(fn: (model: TownModel) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (model: TownModel) => Promise<T>): Promise<T> {
     if (this.tx) return fn(this);
     return this.env.store.transaction((tx) => fn(new TownModel(this.env, tx)));
   }
 
   /** The schema version recorded in the store. */
-  schemaVersion(): Promise<number> {
+  async schemaVersion(): Promise<number> {
     return this.env.store.schemaVersion();
   }
 

@@ -13,7 +13,7 @@ export class Warrants {
   constructor(private readonly ctx: Ctx) {}
 
   /** Files a warrant, or returns the target's pending one (`created: false`). */
-  file(input: {
+  async file(input: {
     target: string;
     reason: string;
     filedBy: string;
@@ -40,17 +40,17 @@ export class Warrants {
   }
 
   /** Unexecuted warrants, oldest first. */
-  pending(options: { limit?: number } = {}): Promise<Warrant[]> {
+  async pending(options: { limit?: number } = {}): Promise<Warrant[]> {
     return this.ctx.run((tx) => tx.find<Warrant>(COLLECTION, 'pending', limited(options)));
   }
 
   /** The warrant, or undefined. */
-  get(id: string): Promise<Warrant | undefined> {
+  async get(id: string): Promise<Warrant | undefined> {
     return this.ctx.run((tx) => tx.get<Warrant>(COLLECTION, id));
   }
 
   /** Marks a pending warrant executed; a second execution fails with `INVALID_TRANSITION`. */
-  execute(id: string, options: { by: string }): Promise<Warrant> {
+  async execute(id: string, options: { by: string }): Promise<Warrant> {
     const by = checkName(options?.by, 'options.by');
     return this.finish(id, (w, now) => ({
       ...w,
@@ -61,7 +61,7 @@ export class Warrants {
   }
 
   /** Withdraws a pending warrant. */
-  cancel(id: string): Promise<Warrant> {
+  async cancel(id: string): Promise<Warrant> {
     return this.finish(id, (w, now) => ({ ...w, status: 'cancelled', cancelledAt: now }));
   }
 

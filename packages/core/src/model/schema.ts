@@ -15,7 +15,7 @@ const none: readonly IndexKey[] = [];
 const one = (...key: IndexKey): readonly IndexKey[] => [key];
 
 /** A number larger than any clock time, for "not scheduled" in a sorted index. */
-const NEVER = Number.MAX_SAFE_INTEGER;
+export const NEVER = Number.MAX_SAFE_INTEGER;
 
 /**
  * The town's collections and the indexes its queries use. Every query a patrol makes is a range

@@ -174,7 +174,11 @@ export interface Report {
 /** What a lifecycle request asks for. */
 export type LifecycleAction = 'start' | 'stop' | 'restart' | 'park' | 'unpark' | 'dock' | 'undock';
 
-/** A claim on a lifecycle request: the holder of `token` may finish it until `expiresAt`. */
+/**
+ * A claim on a lifecycle request. The holder of `token` may finish it as long as nobody else has
+ * claimed it; after `expiresAt`, another claimer may take it over, and the old token is then
+ * refused.
+ */
 export interface LifecycleClaim {
   readonly by: string;
   readonly at: number;
