@@ -79,7 +79,7 @@ const expected: Record<string, number> = { gates: DUE, finished: FINISHED, stall
 
 async function time(query: Query, t: Town, name: string): Promise<number> {
   const samples: number[] = [];
-  for (let r = 0; r < 5; r++) await query(t); // warm-up: the JIT, not the query, is slow at first
+  for (let r = 0; r < 50; r++) await query(t); // warm-up: the JIT, not the query, is slow at first
   for (let r = 0; r < REPEAT; r++) {
     const t0 = performance.now();
     const n = await query(t);
