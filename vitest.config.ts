@@ -18,6 +18,6 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ['@belfry/source'] } },
   test: {
     restoreMocks: true,
-    projects: [project('core'), project('testing')],
+    projects: [project('core'), project('testing'), project('driver-memory')],
   },
 });

@@ -1,7 +1,11 @@
 import { defineConfig } from 'tsup';
 
 const shared = {
-  entry: { index: 'src/index.ts', 'store/index': 'src/store/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'driver/index': 'src/driver/index.ts',
+    'store/index': 'src/store/index.ts',
+  },
   dts: true,
   sourcemap: true,
   target: 'node20',

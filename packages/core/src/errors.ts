@@ -63,6 +63,25 @@ export type StoreErrorCode =
   /** The store was closed. */
   | 'CLOSED';
 
+/** Codes carried by {@link DriverError}. */
+export type DriverErrorCode =
+  /** A session name with characters a driver does not accept. */
+  | 'INVALID_NAME'
+  /** A session spec that is malformed (no command, bad env, …). */
+  | 'INVALID_SPEC'
+  /** A session with that name is running with another epoch; stop it first. */
+  | 'EXISTS'
+  /** The session is not running (exited or missing). */
+  | 'NOT_RUNNING'
+  /** The session could not be started, or died while starting. */
+  | 'START_FAILED'
+  /** A nudge could not be delivered (or its delivery not verified). */
+  | 'NUDGE_FAILED'
+  /** The operation did not finish in time. */
+  | 'TIMEOUT'
+  /** The driver's backend is not available (no tmux server, closed driver, …). */
+  | 'UNAVAILABLE';
+
 /** The options every belfry error takes. */
 export interface BelfryErrorOptions<TCode extends string> {
   code: TCode;
@@ -146,6 +165,31 @@ export class StoreError extends Error {
 
   /** @param options - the code, a message that says what happened, and the underlying cause. */
   constructor(options: BelfryErrorOptions<StoreErrorCode>) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+/**
+ * Raised by a session driver: a bad name, a start that failed, a nudge that did not arrive, a
+ * backend that is not there. The message says which session and what is allowed.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await driver.nudge('api-toast', 'check your hook');
+ * } catch (err) {
+ *   if (err instanceof DriverError && err.code === 'NOT_RUNNING') await restart();
+ * }
+ * ```
+ */
+export class DriverError extends Error {
+  override readonly name = 'DriverError';
+  /** What went wrong, as a stable string to branch on. */
+  readonly code: DriverErrorCode;
+
+  /** @param options - the code, a message that says what happened, and the underlying cause. */
+  constructor(options: BelfryErrorOptions<DriverErrorCode>) {
     super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
   }

@@ -1,3 +1,4 @@
+export { type DriverConformanceOptions, runDriverConformance } from './driverConformance';
 export { type EventRecorder, recordEvents } from './recordEvents';
 export { SimulatedClock, settle } from './SimulatedClock';
 export { runStoreConformance, type StoreConformanceOptions } from './storeConformance';

@@ -1,0 +1,436 @@
+import { type Clock, realClock } from '@belfry/core';
+import {
+  checkSessionName,
+  checkSessionSpec,
+  DriverError,
+  type SessionDriver,
+  type SessionSpec,
+  type SessionStatus,
+  type StopOptions,
+} from '@belfry/core/driver';
+
+/** What a program running in a memory session can do. */
+export interface MemorySession {
+  readonly name: string;
+  readonly epoch: number;
+  readonly spec: SessionSpec;
+  /** Prints a line of output (counts as activity). */
+  write(line: string): void;
+  /** Ends the session by itself with an exit code. */
+  exit(code?: number): void;
+  /** Ends the session by a signal, as a crash. */
+  crash(signal?: string): void;
+  /** Called with each nudge delivered to the session. */
+  onNudge(handler: (text: string) => void): void;
+  /**
+   * Called when the session is asked to stop. By default the session ends at once with
+   * SIGTERM; a handler decides instead (end later, or never, and be killed after the grace).
+   */
+  onStop(handler: () => void): void;
+  /** Runs `fn` after `ms` on the driver's clock, unless the session has ended by then. */
+  after(ms: number, fn: () => void): void;
+}
+
+/**
+ * A program for memory sessions: it scripts what the session does. The session runs the program
+ * named by its command's first element.
+ */
+export type MemoryProgram = (session: MemorySession) => void;
+
+/** How a session behaves at start, per program. */
+export interface MemoryProgramOptions {
+  /** The start takes this long (clock ms) before it resolves. @defaultValue 0 */
+  startDelayMs?: number;
+  /** The start fails (the session dies while starting) with this message. */
+  failStart?: string;
+}
+
+/** Options of {@link createMemoryDriver}. */
+export interface MemoryDriverOptions {
+  /**
+   * Times for activity, starts, exits and stop grace periods.
+   * @defaultValue realClock
+   */
+  clock?: Clock;
+  /** Programs by name, added to (or replacing) the built-in ones. */
+  programs?: Readonly<
+    Record<string, MemoryProgram | { run: MemoryProgram; options: MemoryProgramOptions }>
+  >;
+  /**
+   * The program for commands whose first element names no program.
+   * @defaultValue 'agent'
+   */
+  defaultProgram?: string;
+  /**
+   * Grace period of `stop` when the call gives none.
+   * @defaultValue 5_000 (ms)
+   */
+  defaultGraceMs?: number;
+  /**
+   * Output lines kept per session (older ones are dropped).
+   * @defaultValue 1_000
+   */
+  maxOutputLines?: number;
+}
+
+interface Session {
+  spec: SessionSpec;
+  state: 'running' | 'exited';
+  startedAt: number;
+  lastActivityAt: number;
+  exitCode: number | null;
+  signal: string | null;
+  exitedAt: number | undefined;
+  output: string[];
+  nudges: string[];
+  hung: boolean;
+  nudgeHandlers: Array<(text: string) => void>;
+  stopHandler: (() => void) | undefined;
+  timers: Set<unknown>;
+  exited: Array<() => void>;
+}
+
+/**
+ * The built-in programs:
+ * - `agent`: echoes each nudge as an output line (`> text`) and runs until stopped;
+ * - `silent`: runs until stopped, never writes;
+ * - `exit`: exits right after start with the code in its second argument (default 0);
+ * - `stubborn`: ignores stop requests, so a stop has to kill it after the grace period;
+ * - `chatty`: writes a line every N ms (second argument, default 1000), like a busy agent.
+ */
+export const builtinPrograms: Readonly<Record<string, MemoryProgram>> = {
+  agent: (s) => s.onNudge((text) => s.write(`> ${text}`)),
+  silent: () => {},
+  exit: (s) => s.after(0, () => s.exit(Number(s.spec.command[1] ?? 0))),
+  stubborn: (s) => {
+    s.onNudge((text) => s.write(`> ${text}`));
+    s.onStop(() => {});
+  },
+  chatty: (s) => {
+    const every = Number(s.spec.command[1] ?? 1_000);
+    let n = 0;
+    const tick = () => {
+      s.write(`working ${++n}`);
+      s.after(every, tick);
+    };
+    s.after(every, tick);
+  },
+};
+
+/**
+ * Sessions inside the process, scripted by programs, on an injected clock. For tests and for
+ * embedding a whole town without tmux. Besides the {@link SessionDriver} contract it has
+ * controls a test drives: crash a session, make it exit, hang it (alive, no activity), write
+ * output, and read the nudges it got.
+ *
+ * @example
+ * ```ts
+ * const driver = createMemoryDriver({ clock });
+ * await driver.start({ name: 'api-toast', epoch: 1, command: ['agent'] });
+ * await driver.nudge('api-toast', 'check your hook');
+ * driver.crash('api-toast'); // now it is exited with SIGKILL
+ * ```
+ */
+export class MemoryDriver implements SessionDriver {
+  readonly kind = 'memory';
+  private readonly clock: Clock;
+  private readonly programs = new Map<
+    string,
+    { run: MemoryProgram; options: MemoryProgramOptions }
+  >();
+  private readonly defaultProgram: string;
+  private readonly defaultGraceMs: number;
+  private readonly maxOutputLines: number;
+  private readonly sessions = new Map<string, Session>();
+  private closed = false;
+
+  /** @param options - see {@link MemoryDriverOptions}. */
+  constructor(options: MemoryDriverOptions = {}) {
+    this.clock = options.clock ?? realClock;
+    for (const [name, run] of Object.entries(builtinPrograms))
+      this.programs.set(name, { run, options: {} });
+    for (const [name, program] of Object.entries(options.programs ?? {})) {
+      this.programs.set(
+        name,
+        typeof program === 'function' ? { run: program, options: {} } : program,
+      );
+    }
+    this.defaultProgram = options.defaultProgram ?? 'agent';
+    if (!this.programs.has(this.defaultProgram)) {
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `defaultProgram ${JSON.stringify(this.defaultProgram)} is not a program; known: ${[...this.programs.keys()].join(', ')}`,
+      });
+    }
+    this.defaultGraceMs = options.defaultGraceMs ?? 5_000;
+    this.maxOutputLines = options.maxOutputLines ?? 1_000;
+  }
+
+  async start(input: SessionSpec): Promise<SessionStatus> {
+    this.assertOpen();
+    const spec = checkSessionSpec(input);
+    const existing = this.sessions.get(spec.name);
+    if (existing) {
+      if (existing.spec.epoch === spec.epoch) return this.statusOf(spec.name, existing);
+      if (existing.state === 'running') {
+        throw new DriverError({
+          code: 'EXISTS',
+          message: `session ${spec.name} is running with epoch ${existing.spec.epoch}; stop it before starting epoch ${spec.epoch}`,
+        });
+      }
+      this.sessions.delete(spec.name); // a dead session of an older epoch is replaced
+    }
+    const program =
+      this.programs.get(spec.command[0] as string) ??
+      (this.programs.get(this.defaultProgram) as {
+        run: MemoryProgram;
+        options: MemoryProgramOptions;
+      });
+    const now = this.clock.now();
+    const session: Session = {
+      spec,
+      state: 'running',
+      startedAt: now,
+      lastActivityAt: now,
+      exitCode: null,
+      signal: null,
+      exitedAt: undefined,
+      output: [],
+      nudges: [],
+      hung: false,
+      nudgeHandlers: [],
+      stopHandler: undefined,
+      timers: new Set(),
+      exited: [],
+    };
+    this.sessions.set(spec.name, session);
+    if (program.options.failStart !== undefined) {
+      this.end(session, null, 'SIGABRT');
+      throw new DriverError({
+        code: 'START_FAILED',
+        message: `session ${spec.name} died while starting: ${program.options.failStart}`,
+      });
+    }
+    try {
+      program.run(this.controller(session));
+    } catch (error) {
+      this.end(session, 1, null);
+      throw new DriverError({
+        code: 'START_FAILED',
+        message: `session ${spec.name} died while starting: ${error instanceof Error ? error.message : String(error)}`,
+        cause: error,
+      });
+    }
+    const delay = program.options.startDelayMs ?? 0;
+    if (delay > 0) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, delay));
+    return this.statusOf(spec.name, session);
+  }
+
+  async status(name: string): Promise<SessionStatus> {
+    checkSessionName(name);
+    const session = this.sessions.get(name);
+    return session ? this.statusOf(name, session) : { name, state: 'missing' };
+  }
+
+  async list(): Promise<SessionStatus[]> {
+    this.assertOpen();
+    return [...this.sessions.entries()].map(([name, s]) => this.statusOf(name, s));
+  }
+
+  async nudge(name: string, text: string): Promise<void> {
+    const session = this.running(name, 'nudge');
+    if (typeof text !== 'string' || text.length === 0) {
+      throw new DriverError({
+        code: 'NUDGE_FAILED',
+        message: `nudge for ${name}: the text must be a non-empty string`,
+      });
+    }
+    session.nudges.push(text);
+    if (session.hung) return; // delivered to a pane nobody reads: no reaction, no activity
+    for (const handler of session.nudgeHandlers) handler(text);
+  }
+
+  async capture(name: string, options: { lines?: number } = {}): Promise<string[]> {
+    checkSessionName(name);
+    const session = this.sessions.get(name);
+    if (!session)
+      throw new DriverError({
+        code: 'NOT_RUNNING',
+        message: `session ${name} is missing; nothing to capture`,
+      });
+    const lines = options.lines ?? session.output.length;
+    if (!Number.isSafeInteger(lines) || lines < 0) {
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `capture of ${name}: lines must be an integer >= 0`,
+      });
+    }
+    return lines === 0 ? [] : session.output.slice(-lines);
+  }
+
+  async stop(name: string, options: StopOptions = {}): Promise<void> {
+    checkSessionName(name);
+    const session = this.sessions.get(name);
+    if (!session || session.state === 'exited') return;
+    const graceMs = options.graceMs ?? this.defaultGraceMs;
+    if (!Number.isFinite(graceMs) || graceMs < 0) {
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `stop of ${name}: graceMs must be a number >= 0`,
+      });
+    }
+    const gone = new Promise<void>((resolve) => session.exited.push(resolve));
+    if (session.stopHandler) session.stopHandler();
+    else this.end(session, null, 'SIGTERM');
+    if (session.state === 'running') {
+      const timer = this.clock.setTimeout(() => {
+        if (session.state === 'running') this.end(session, null, 'SIGKILL');
+      }, graceMs);
+      gone.then(() => this.clock.clearTimeout(timer));
+    }
+    await gone;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  // ------------------------------------------------------------------ test controls
+
+  /** Kills a running session now, as a crash (`SIGKILL` by default). */
+  crash(name: string, signal = 'SIGKILL'): void {
+    this.end(this.running(name, 'crash'), null, signal);
+  }
+
+  /** Makes a running session exit by itself with a code. */
+  exit(name: string, code = 0): void {
+    this.end(this.running(name, 'exit'), code, null);
+  }
+
+  /** Hangs a session: it stays running but shows no activity and ignores nudges. */
+  hang(name: string): void {
+    this.running(name, 'hang').hung = true;
+  }
+
+  /** Undoes {@link MemoryDriver.hang}. */
+  unhang(name: string): void {
+    this.running(name, 'unhang').hung = false;
+  }
+
+  /** Writes a line of output from a running session (activity now). */
+  write(name: string, line: string): void {
+    this.emit(this.running(name, 'write'), line);
+  }
+
+  /** The nudges delivered to a session, in order (also those a hung session ignored). */
+  nudgesOf(name: string): readonly string[] {
+    return this.sessions.get(name)?.nudges ?? [];
+  }
+
+  /** Registers (or replaces) a program. */
+  program(name: string, run: MemoryProgram, options: MemoryProgramOptions = {}): void {
+    this.programs.set(name, { run, options });
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private controller(session: Session): MemorySession {
+    const alive = () =>
+      session.state === 'running' && this.sessions.get(session.spec.name) === session;
+    return {
+      name: session.spec.name,
+      epoch: session.spec.epoch,
+      spec: session.spec,
+      write: (line) => {
+        if (alive() && !session.hung) this.emit(session, line);
+      },
+      exit: (code = 0) => {
+        if (alive()) this.end(session, code, null);
+      },
+      crash: (signal = 'SIGSEGV') => {
+        if (alive()) this.end(session, null, signal);
+      },
+      onNudge: (handler) => {
+        session.nudgeHandlers.push(handler);
+      },
+      onStop: (handler) => {
+        session.stopHandler = handler;
+      },
+      after: (ms, fn) => {
+        const handle = this.clock.setTimeout(() => {
+          session.timers.delete(handle);
+          if (alive() && !session.hung) fn();
+        }, ms);
+        session.timers.add(handle);
+      },
+    };
+  }
+
+  private emit(session: Session, line: string): void {
+    session.output.push(line);
+    if (session.output.length > this.maxOutputLines)
+      session.output.splice(0, session.output.length - this.maxOutputLines);
+    session.lastActivityAt = this.clock.now();
+  }
+
+  private end(session: Session, code: number | null, signal: string | null): void {
+    if (session.state === 'exited') return;
+    session.state = 'exited';
+    session.exitCode = code;
+    session.signal = signal;
+    session.exitedAt = this.clock.now();
+    for (const timer of session.timers) this.clock.clearTimeout(timer);
+    session.timers.clear();
+    for (const resolve of session.exited.splice(0)) resolve();
+  }
+
+  private running(name: string, what: string): Session {
+    checkSessionName(name);
+    const session = this.sessions.get(name);
+    if (!session || session.state !== 'running') {
+      throw new DriverError({
+        code: 'NOT_RUNNING',
+        message: `cannot ${what} session ${name}: it is ${session ? 'exited' : 'missing'}`,
+      });
+    }
+    return session;
+  }
+
+  private statusOf(name: string, s: Session): SessionStatus {
+    const base = {
+      name,
+      epoch: s.spec.epoch,
+      startedAt: s.startedAt,
+      lastActivityAt: s.lastActivityAt,
+      ...(s.spec.labels === undefined ? {} : { labels: s.spec.labels }),
+    };
+    return s.state === 'running'
+      ? { ...base, state: 'running' }
+      : {
+          ...base,
+          state: 'exited',
+          exitCode: s.exitCode,
+          signal: s.signal,
+          ...(s.exitedAt === undefined ? {} : { exitedAt: s.exitedAt }),
+        };
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new DriverError({ code: 'UNAVAILABLE', message: 'the memory driver is closed' });
+  }
+}
+
+/**
+ * Creates a {@link MemoryDriver}.
+ *
+ * @param options - see {@link MemoryDriverOptions}.
+ * @returns the driver.
+ * @example
+ * ```ts
+ * const driver = createMemoryDriver({ clock, programs: { flaky: (s) => s.after(500, () => s.crash()) } });
+ * ```
+ */
+export function createMemoryDriver(options: MemoryDriverOptions = {}): MemoryDriver {
+  return new MemoryDriver(options);
+}
