@@ -387,7 +387,7 @@ export class MemoryDriver implements SessionDriver {
   private running(name: string, what: string): Session {
     checkSessionName(name);
     const session = this.sessions.get(name);
-    if (!session || session.state !== 'running') {
+    if (session?.state !== 'running') {
       throw new DriverError({
         code: 'NOT_RUNNING',
         message: `cannot ${what} session ${name}: it is ${session ? 'exited' : 'missing'}`,
