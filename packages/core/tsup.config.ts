@@ -4,6 +4,7 @@ const shared = {
   entry: {
     index: 'src/index.ts',
     'driver/index': 'src/driver/index.ts',
+    'gate/index': 'src/gate/index.ts',
     'store/index': 'src/store/index.ts',
   },
   dts: true,

@@ -82,6 +82,15 @@ export type DriverErrorCode =
   /** The driver's backend is not available (no tmux server, closed driver, …). */
   | 'UNAVAILABLE';
 
+/** Codes carried by {@link GateError}. */
+export type GateErrorCode =
+  /** The evaluator did not answer within the Deacon's time limit. */
+  | 'TIMEOUT'
+  /** The evaluator threw, rejected, or answered something that is not a decision. */
+  | 'EVALUATOR_FAILED'
+  /** No evaluator is registered for the gate's type. */
+  | 'NO_EVALUATOR';
+
 /** The options every belfry error takes. */
 export interface BelfryErrorOptions<TCode extends string> {
   code: TCode;
@@ -190,6 +199,30 @@ export class DriverError extends Error {
 
   /** @param options - the code, a message that says what happened, and the underlying cause. */
   constructor(options: BelfryErrorOptions<DriverErrorCode>) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+/**
+ * Raised about gate evaluation: an evaluator that timed out, failed, or answered nonsense, or a
+ * gate whose type has no evaluator. The Deacon turns these into one escalation per incident;
+ * the gates concerned stay open.
+ *
+ * @example
+ * ```ts
+ * town.events.on('gate.evaluatorFailed', (e) => {
+ *   if (e.error instanceof GateError && e.error.code === 'TIMEOUT') console.warn(e.type, 'is slow');
+ * });
+ * ```
+ */
+export class GateError extends Error {
+  override readonly name = 'GateError';
+  /** What went wrong, as a stable string to branch on. */
+  readonly code: GateErrorCode;
+
+  /** @param options - the code, a message that says what happened, and the underlying cause. */
+  constructor(options: BelfryErrorOptions<GateErrorCode>) {
     super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
   }
