@@ -63,6 +63,7 @@ export {
 export type { Hooks } from './model/Hooks';
 export { LIFECYCLE_ACTIONS, type Lifecycle } from './model/Lifecycle';
 export type { CreateMoleculeInput, Molecules } from './model/Molecules';
+export { agentId, DEFAULT_POLECAT_NAMES, type Polecats } from './model/Polecats';
 export type { FileReportInput, Reports } from './model/Reports';
 export type { Respawns } from './model/Respawns';
 export type { Rigs } from './model/Rigs';
@@ -87,6 +88,7 @@ export type {
   Molecule,
   MoleculeStatus,
   MoleculeStep,
+  Polecat,
   Report,
   RespawnCount,
   Rig,

@@ -1,5 +1,5 @@
 // `@belfry/core/gate`: what a gate evaluator implements.
-export { type GateErrorCode, GateError } from '../errors';
+export { GateError, type GateErrorCode } from '../errors';
 export type { GateType } from '../model/gateTypes';
 export { validateGateSpec } from '../model/gateTypes';
 export type { Gate, GateEscalation } from '../model/types';

@@ -9,6 +9,7 @@ import { builtinGateTypes, type GateType } from './gateTypes';
 import { Hooks } from './Hooks';
 import { Lifecycle } from './Lifecycle';
 import { Molecules } from './Molecules';
+import { Polecats } from './Polecats';
 import { Reports } from './Reports';
 import { Respawns } from './Respawns';
 import { Rigs } from './Rigs';
@@ -203,6 +204,7 @@ export class TownModel {
   readonly reports: Reports;
   readonly lifecycle: Lifecycle;
   readonly respawns: Respawns;
+  readonly polecats: Polecats;
 
   /** @internal */
   constructor(
@@ -220,6 +222,7 @@ export class TownModel {
     this.reports = new Reports(ctx);
     this.lifecycle = new Lifecycle(ctx);
     this.respawns = new Respawns(ctx);
+    this.polecats = new Polecats(ctx);
   }
 
   /** The store underneath. */

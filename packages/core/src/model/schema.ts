@@ -6,6 +6,7 @@ import type {
   Hook,
   LifecycleRequest,
   Molecule,
+  Polecat,
   Report,
   Rig,
   Warrant,
@@ -93,5 +94,10 @@ export const townSchema: StoreSchema = {
       },
     },
     respawns: { indexes: {} },
+    polecats: {
+      indexes: {
+        byRig: (p: Polecat) => one(p.rig, p.name),
+      },
+    },
   },
 };

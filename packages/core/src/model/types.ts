@@ -216,3 +216,21 @@ export interface RespawnCount {
   readonly count: number;
   readonly lastAt: number;
 }
+
+/**
+ * A polecat: an agent name in a rig (`<rig>/<name>`), which keeps its name across beads and
+ * sessions. Its last spawn is recorded so a spawn is claimed (a new epoch) before the session is
+ * started: a crash in between retries the same epoch instead of starting a second session.
+ */
+export interface Polecat {
+  /** `<rig>/<name>`. */
+  readonly id: string;
+  readonly rig: string;
+  readonly name: string;
+  readonly createdAt: number;
+  /** The epoch of the last spawn claimed. */
+  readonly spawnEpoch?: number;
+  readonly spawnClaimedAt?: number;
+  /** When the session of `spawnEpoch` was seen started. */
+  readonly spawnStartedAt?: number;
+}

@@ -1,0 +1,170 @@
+import { StoreError } from '../errors';
+import { describe, fail } from '../internal/validate';
+import { HOOKED, writeBeadStatus } from './Beads';
+import { badTransition, type Ctx, load, notFound } from './env';
+import { requireRig } from './Rigs';
+import type { Bead, Hook, Polecat } from './types';
+
+const COLLECTION = 'polecats';
+const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** Polecat names handed out in order, Mad Max style, before falling back to `p<n>`. */
+export const DEFAULT_POLECAT_NAMES: readonly string[] = [
+  'toast',
+  'nux',
+  'slit',
+  'rictus',
+  'capable',
+  'furiosa',
+  'dag',
+  'cheedo',
+  'angharad',
+  'ace',
+  'morsov',
+  'keeper',
+  'valkyrie',
+  'corpus',
+  'organic',
+  'scrotus',
+  'bullet',
+  'joe',
+  'max',
+  'glory',
+];
+
+function checkPolecatName(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    fail(
+      'INVALID_OPTION',
+      path,
+      `must be 1 to 32 lowercase letters, digits, '_' or '-', starting with a letter; got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The agent id of a polecat. */
+export function agentId(rig: string, name: string): string {
+  return `${rig}/${name}`;
+}
+
+/**
+ * Polecats: named agents of a rig. `sling` gives a bead to a rig by putting it on an idle
+ * polecat's hook (or a new polecat's); spawns are claimed here before a session starts.
+ */
+export class Polecats {
+  /** @internal */
+  constructor(private readonly ctx: Ctx) {}
+
+  /** The polecat, or undefined. */
+  async get(agent: string): Promise<Polecat | undefined> {
+    return this.ctx.run((tx) => tx.get<Polecat>(COLLECTION, agent));
+  }
+
+  /** A rig's polecats, by name. */
+  async list(rig: string): Promise<Polecat[]> {
+    return this.ctx.run((tx) => tx.find<Polecat>(COLLECTION, 'byRig', { prefix: [rig] }));
+  }
+
+  /**
+   * Gives a bead to a rig: puts it on the hook of the rig's first idle polecat, or of a new one
+   * named from `names` (then `p<n>`). All in one transaction, so two concurrent slings never
+   * share a polecat. Slinging a bead that is already on a hook of this rig returns that hook.
+   * Refused for parked and docked rigs (`INVALID_TRANSITION`): the operator wins.
+   */
+  async sling(
+    beadId: string,
+    rig: string,
+    options: { names?: readonly string[] } = {},
+  ): Promise<{ polecat: Polecat; hook: Hook; created: boolean }> {
+    const names = (options.names ?? DEFAULT_POLECAT_NAMES).map((n, i) =>
+      checkPolecatName(n, `options.names[${i}]`),
+    );
+    const env = this.ctx.env;
+    return this.ctx.run(async (tx) => {
+      const r = await requireRig(tx, rig);
+      const bead = await load<Bead>(tx, 'beads', 'bead', beadId);
+      const holder = (await tx.find<Hook>('hooks', 'byBead', { prefix: [beadId] }))[0];
+      if (holder) {
+        if (holder.rig === rig) {
+          const polecat = await load<Polecat>(tx, COLLECTION, 'polecat', holder.id);
+          return { polecat, hook: holder, created: false };
+        }
+        throw badTransition(
+          `bead ${beadId} is already on ${holder.id}'s hook in rig ${holder.rig}`,
+        );
+      }
+      if (r.state !== 'operational')
+        throw badTransition(`rig ${rig} is ${r.state}; it takes no new work`);
+      if (env.terminal.has(bead.status))
+        throw badTransition(`bead ${beadId} is ${bead.status}; reopen it before slinging it`);
+      const existing = await tx.find<Polecat>(COLLECTION, 'byRig', { prefix: [rig] });
+      let polecat: Polecat | undefined;
+      for (const p of existing) {
+        if (!(await tx.get<Hook>('hooks', p.id))) {
+          polecat = p;
+          break;
+        }
+      }
+      let created = false;
+      const now = this.ctx.now();
+      if (!polecat) {
+        const taken = new Set(existing.map((p) => p.name));
+        let name = names.find((n) => !taken.has(n));
+        if (name === undefined) {
+          let n = existing.length + 1;
+          while (taken.has(`p${n}`)) n++;
+          name = `p${n}`;
+        }
+        polecat = { id: agentId(rig, name), rig, name, createdAt: now };
+        await tx.insert(COLLECTION, polecat);
+        created = true;
+      }
+      const hook: Hook = {
+        id: polecat.id,
+        beadId,
+        rig,
+        attachedAt: now,
+        epoch: await tx.nextSequence('hook.epoch'),
+      };
+      await tx.insert('hooks', hook);
+      await writeBeadStatus(tx, env, bead, HOOKED, now, polecat.id);
+      return { polecat, hook, created };
+    });
+  }
+
+  /**
+   * Claims a spawn: a new epoch, recorded before the session is started. Returns the epoch to
+   * start the session with.
+   */
+  async beginSpawn(agent: string): Promise<number> {
+    return this.ctx.run(async (tx) => {
+      const polecat = await tx.get<Polecat>(COLLECTION, agent);
+      if (!polecat) throw notFound('polecat', agent);
+      const epoch = await tx.nextSequence('spawn.epoch');
+      const { spawnStartedAt: _started, ...rest } = polecat;
+      await tx.update(COLLECTION, { ...rest, spawnEpoch: epoch, spawnClaimedAt: this.ctx.now() });
+      return epoch;
+    });
+  }
+
+  /**
+   * Records that the session of a claimed epoch started (or was found running). Adopting a
+   * running session of another epoch records that epoch instead.
+   */
+  async markStarted(agent: string, epoch: number): Promise<Polecat> {
+    return this.ctx.run(async (tx) => {
+      const polecat = await tx.get<Polecat>(COLLECTION, agent);
+      if (!polecat) throw notFound('polecat', agent);
+      if (!Number.isSafeInteger(epoch) || epoch < 0) {
+        throw new StoreError({
+          code: 'INVALID_RECORD',
+          message: `polecat ${agent}: epoch must be an integer >= 0`,
+        });
+      }
+      const next: Polecat = { ...polecat, spawnEpoch: epoch, spawnStartedAt: this.ctx.now() };
+      await tx.update(COLLECTION, next);
+      return next;
+    });
+  }
+}
