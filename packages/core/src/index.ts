@@ -126,6 +126,26 @@ export {
   type SupervisorSnapshot,
   supervisor,
 } from './supervisorLogic';
+export { mechanicalTriage } from './town/boot';
+export { createTown, DEFAULT_TIMINGS, Town } from './town/createTown';
+export { PATROL, PATROL_STEPS } from './town/patrol';
+export type {
+  AgentContext,
+  AgentLaunch,
+  Assessment,
+  MayorMessage,
+  PatrolSummary,
+  PolecatStatus,
+  Poller,
+  RigStatus,
+  Situation,
+  TownEvent,
+  TownEventBus,
+  TownEventMap,
+  TownOptions,
+  TownStatus,
+  TownTimings,
+} from './town/types';
 export type {
   AutoShutdown,
   ChildCounts,

@@ -77,15 +77,21 @@ describe('Polecats', () => {
     const { model, clock } = await withRig();
     const bead = await model.beads.create({ title: 'x' });
     await model.polecats.sling(bead.id, 'api');
-    const e1 = await model.polecats.beginSpawn('api/toast');
-    const e2 = await model.polecats.beginSpawn('api/toast');
-    expect(e2).toBeGreaterThan(e1);
+    const first = await model.polecats.beginSpawn('api/toast', bead.id);
+    expect(first.respawn).toBe(false);
+    // Claimed but never started (a crash between the claim and the start): not a respawn.
+    const second = await model.polecats.beginSpawn('api/toast', bead.id);
+    expect(second.epoch).toBeGreaterThan(first.epoch);
+    expect(second.respawn).toBe(false);
     clock.advanceSync(7);
-    expect(await model.polecats.markStarted('api/toast', e2)).toMatchObject({
-      spawnEpoch: e2,
+    expect(await model.polecats.markStarted('api/toast', second.epoch)).toMatchObject({
+      spawnEpoch: second.epoch,
       spawnStartedAt: clock.now(),
     });
-    await expect(model.polecats.beginSpawn('api/ghost')).rejects.toMatchObject({
+    expect((await model.polecats.beginSpawn('api/toast', bead.id)).respawn).toBe(true);
+    const other = await model.beads.create({ title: 'y' });
+    expect((await model.polecats.beginSpawn('api/toast', other.id)).respawn).toBe(false);
+    await expect(model.polecats.beginSpawn('api/ghost', bead.id)).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
   });

@@ -134,17 +134,24 @@ export class Polecats {
   }
 
   /**
-   * Claims a spawn: a new epoch, recorded before the session is started. Returns the epoch to
-   * start the session with.
+   * Claims a spawn for the polecat's current bead: a new epoch, recorded before the session is
+   * started. `respawn` is true when the previous spawn was for the same bead and did start: the
+   * caller counts it against the bead's respawn limit.
    */
-  async beginSpawn(agent: string): Promise<number> {
+  async beginSpawn(agent: string, beadId: string): Promise<{ epoch: number; respawn: boolean }> {
     return this.ctx.run(async (tx) => {
       const polecat = await tx.get<Polecat>(COLLECTION, agent);
       if (!polecat) throw notFound('polecat', agent);
+      const respawn = polecat.spawnBeadId === beadId && polecat.spawnStartedAt !== undefined;
       const epoch = await tx.nextSequence('spawn.epoch');
       const { spawnStartedAt: _started, ...rest } = polecat;
-      await tx.update(COLLECTION, { ...rest, spawnEpoch: epoch, spawnClaimedAt: this.ctx.now() });
-      return epoch;
+      await tx.update(COLLECTION, {
+        ...rest,
+        spawnEpoch: epoch,
+        spawnBeadId: beadId,
+        spawnClaimedAt: this.ctx.now(),
+      });
+      return { epoch, respawn };
     });
   }
 

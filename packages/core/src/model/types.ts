@@ -230,6 +230,8 @@ export interface Polecat {
   readonly createdAt: number;
   /** The epoch of the last spawn claimed. */
   readonly spawnEpoch?: number;
+  /** The bead the last spawn was for. */
+  readonly spawnBeadId?: string;
   readonly spawnClaimedAt?: number;
   /** When the session of `spawnEpoch` was seen started. */
   readonly spawnStartedAt?: number;

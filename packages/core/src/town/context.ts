@@ -1,0 +1,172 @@
+import type { Clock } from '../Clock';
+import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
+import type { GateEvaluator } from '../gate/GateEvaluator';
+import type { FileReportInput } from '../model/Reports';
+import type { TownModel } from '../model/TownModel';
+import type {
+  AgentContext,
+  AgentLaunch,
+  Assessment,
+  MayorMessage,
+  Poller,
+  Situation,
+  TownEvent,
+  TownEventBus,
+  TownTimings,
+} from './types';
+
+/** A polecat's session name: `<rig>-<name>`. */
+export function sessionName(rig: string, name: string): string {
+  return `${rig}-${name}`;
+}
+
+/** The polecat name part of an agent id `<rig>/<name>`. */
+export function polecatName(agent: string): string {
+  return agent.slice(agent.indexOf('/') + 1);
+}
+
+/** Distributes a TownEvent without letting a listener's failure reach the caller. */
+type TownEventInput = TownEvent extends infer E
+  ? E extends TownEvent
+    ? Omit<E, 'at'>
+    : never
+  : never;
+
+/**
+ * One reading of the driver's sessions, shared by a rig's Witness and polecats: one
+ * `driver.list()` per interval, whatever the number of polecats ("discover, don't track", and
+ * cheap on a driver where each call is a process).
+ */
+export class SessionSurvey {
+  private reading: Promise<Map<string, SessionStatus>> | undefined;
+  private readAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly driver: SessionDriver,
+    private readonly clock: Clock,
+    private readonly maxAgeMs: number,
+  ) {}
+
+  /** The session's status from a reading at most `maxAgeMs` old. */
+  async status(name: string): Promise<SessionStatus> {
+    const now = this.clock.now();
+    if (!this.reading || now - this.readAt >= this.maxAgeMs) {
+      this.readAt = now;
+      this.reading = this.driver.list().then((all) => new Map(all.map((s) => [s.name, s])));
+      // A failed reading is not kept: the next call reads again.
+      this.reading.catch(() => {
+        this.reading = undefined;
+      });
+    }
+    return (await this.reading).get(name) ?? { name, state: 'missing' };
+  }
+
+  /** Forgets the reading, so the next call sees the driver's present state. */
+  invalidate(): void {
+    this.reading = undefined;
+  }
+}
+
+/** Everything the roles share. */
+export interface TownContext {
+  readonly model: TownModel;
+  readonly driver: SessionDriver;
+  readonly clock: Clock;
+  readonly events: TownEventBus;
+  readonly timings: TownTimings;
+  readonly evaluators: ReadonlyMap<string, GateEvaluator>;
+  readonly pollers: readonly Poller[];
+  readonly polecatNames: readonly string[] | undefined;
+  readonly launch: (context: AgentContext) => AgentLaunch;
+  readonly prime: (context: AgentContext) => string;
+  readonly triage: (
+    situation: Situation,
+    context: { signal: AbortSignal },
+  ) => Assessment | Promise<Assessment>;
+  /** The Daemon's own state, read by `status()`. */
+  readonly daemon: {
+    startedAt: number | undefined;
+    lastHeartbeat: number | undefined;
+    heartbeatCount: number;
+    lastPatrolAt: number | undefined;
+  };
+  emit(event: TownEventInput): void;
+  /** Files a report; the Mayor hears of it only when the incident is new. */
+  report(input: FileReportInput): Promise<void>;
+  /** Sends a message to the Mayor sink, logging (not throwing) its failures. */
+  tellMayor(message: MayorMessage): Promise<void>;
+  /** The session survey of a rig. */
+  survey(rig: string): SessionSurvey;
+  /** Whether a session counts as healthy now: running, and active or still within its spawn grace. */
+  healthy(status: SessionStatus): boolean;
+}
+
+export function createContext(init: {
+  model: TownModel;
+  driver: SessionDriver;
+  clock: Clock;
+  events: TownEventBus;
+  timings: TownTimings;
+  evaluators: ReadonlyMap<string, GateEvaluator>;
+  pollers: readonly Poller[];
+  polecatNames: readonly string[] | undefined;
+  launch: (context: AgentContext) => AgentLaunch;
+  prime: (context: AgentContext) => string;
+  triage: TownContext['triage'];
+  mayor: ((message: MayorMessage) => void | Promise<void>) | undefined;
+}): TownContext {
+  const surveys = new Map<string, SessionSurvey>();
+  const { clock, events, timings } = init;
+  const ctx: TownContext = {
+    ...init,
+    daemon: {
+      startedAt: undefined,
+      lastHeartbeat: undefined,
+      heartbeatCount: 0,
+      lastPatrolAt: undefined,
+    },
+    emit(event) {
+      const full = { ...event, at: clock.now() } as TownEvent;
+      try {
+        events.emit(full.type, full as never);
+        events.emit('*', full);
+      } catch (error) {
+        console.error(`[belfry] a listener for ${full.type} threw`, error);
+      }
+    },
+    async report(input) {
+      const { report, created } = await init.model.reports.file(input);
+      ctx.emit({ type: 'report', report, created });
+      if (created) await ctx.tellMayor({ kind: 'report', at: clock.now(), report });
+    },
+    async tellMayor(message) {
+      if (!init.mayor) return;
+      try {
+        await init.mayor(message);
+      } catch (error) {
+        console.error('[belfry] the mayor sink threw', error);
+      }
+    },
+    survey(rig) {
+      let survey = surveys.get(rig);
+      if (!survey) {
+        survey = new SessionSurvey(
+          init.driver,
+          clock,
+          Math.max(1, Math.floor(timings.surveyMs / 2)),
+        );
+        surveys.set(rig, survey);
+      }
+      return survey;
+    },
+    healthy(status) {
+      if (status.state !== 'running') return false;
+      const now = clock.now();
+      const startedAt = status.startedAt ?? now;
+      // A new session is judged from its own start, never by an older session's activity.
+      if (now - startedAt < timings.spawnGraceMs) return true;
+      return now - Math.max(startedAt, status.lastActivityAt ?? startedAt) < timings.staleAfterMs;
+    },
+  };
+  return ctx;
+}

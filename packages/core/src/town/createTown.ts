@@ -1,0 +1,550 @@
+import EventEmitter from 'eventemitter3';
+import type { AnyActorRef } from 'xstate';
+import { type Clock, realClock } from '../Clock';
+import { checkSessionName } from '../driver/checks';
+import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
+import { StoreError } from '../errors';
+import type { SupervisorEventBus } from '../events';
+import type { GateEvaluator } from '../gate/GateEvaluator';
+import { describe, fail } from '../internal/validate';
+import type { CreateGateInput } from '../model/Gates';
+import { createTownModel, type TownModel } from '../model/TownModel';
+import type { Convoy, Gate, LifecycleAction, LifecycleRequest, Rig } from '../model/types';
+import { createSupervisor, type Supervisor } from '../Supervisor';
+import { MemoryStore } from '../store/MemoryStore';
+import type { JsonValue } from '../store/Store';
+import { whichChildren } from '../supervisorApi';
+import type { ChildInfo } from '../types';
+import { mechanicalTriage } from './boot';
+import { createContext, sessionName, type TownContext } from './context';
+import { heartbeatLogic, lifecycleLogic, pollerLogic } from './daemon';
+import { deaconLogic } from './deacon';
+import { slingStep } from './patrol';
+import type {
+  PolecatStatus,
+  RigStatus,
+  TownEvent,
+  TownEventBus,
+  TownOptions,
+  TownStatus,
+  TownTimings,
+} from './types';
+import { witnessId } from './witness';
+
+/** The default timings (ms). */
+export const DEFAULT_TIMINGS: Readonly<TownTimings> = Object.freeze({
+  heartbeatMs: 180_000,
+  patrolIntervalMs: 300_000,
+  witnessPingTimeoutMs: 5_000,
+  surveyMs: 30_000,
+  spawnGraceMs: 300_000,
+  staleAfterMs: 1_800_000,
+  maxRespawns: 3,
+  gateIntervalMs: 60_000,
+  gateTimeoutMs: 30_000,
+  convoyStallMs: 3_600_000,
+  bootTimeoutMs: 60_000,
+  leaseMs: 60_000,
+  stopGraceMs: 10_000,
+});
+
+/** Deacon restarts within this window that make a crash loop. */
+const CRASH_LOOP_RESTARTS = 5;
+const CRASH_LOOP_WINDOW_MS = 900_000;
+
+const OPTION_KEYS = [
+  'store',
+  'driver',
+  'clock',
+  'gates',
+  'rigs',
+  'timings',
+  'mayor',
+  'triage',
+  'agent',
+  'pollers',
+  'polecatNames',
+  'statuses',
+  'terminalStatuses',
+  'beadPrefix',
+] as const;
+
+function checkOptions(options: TownOptions): TownTimings {
+  if (typeof options !== 'object' || options === null)
+    fail('INVALID_OPTION', 'options', 'must be an object');
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key))
+      fail(
+        'UNKNOWN_OPTION',
+        `options.${key}`,
+        `is not an option here; allowed: ${OPTION_KEYS.join(', ')}`,
+      );
+  }
+  const d = options.driver as Partial<SessionDriver> | undefined;
+  if (
+    !d ||
+    typeof d.start !== 'function' ||
+    typeof d.list !== 'function' ||
+    typeof d.stop !== 'function'
+  ) {
+    fail(
+      'MISSING_OPTION',
+      'options.driver',
+      'must be a SessionDriver (for example createMemoryDriver() from @belfry/driver-memory)',
+    );
+  }
+  const timings: TownTimings = { ...DEFAULT_TIMINGS };
+  for (const [key, value] of Object.entries(options.timings ?? {})) {
+    if (!(key in DEFAULT_TIMINGS))
+      fail(
+        'UNKNOWN_OPTION',
+        `options.timings.${key}`,
+        `is not a timing; allowed: ${Object.keys(DEFAULT_TIMINGS).join(', ')}`,
+      );
+    const min = key === 'maxRespawns' ? 0 : 1;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+      fail(
+        'INVALID_OPTION',
+        `options.timings.${key}`,
+        `must be an integer >= ${min}; got ${describe(value)}`,
+      );
+    }
+    (timings as unknown as Record<string, number>)[key] = value;
+  }
+  for (const [i, rig] of (options.rigs ?? []).entries()) {
+    try {
+      checkSessionName(rig);
+    } catch {
+      fail(
+        'INVALID_OPTION',
+        `options.rigs[${i}]`,
+        `a rig name must be letters, digits, '_' or '-' (it names sessions); got ${describe(rig)}`,
+      );
+    }
+  }
+  for (const [i, g] of (options.gates ?? []).entries()) {
+    if (typeof g?.evaluate !== 'function')
+      fail(
+        'INVALID_OPTION',
+        `options.gates[${i}].evaluate`,
+        'must be a function: a GateEvaluator evaluates gates in batches',
+      );
+  }
+  for (const [i, p] of (options.pollers ?? []).entries()) {
+    if (typeof p?.name !== 'string' || p.name.length === 0)
+      fail('INVALID_OPTION', `options.pollers[${i}].name`, 'must be a non-empty string');
+    if (typeof p.intervalMs !== 'number' || !Number.isSafeInteger(p.intervalMs) || p.intervalMs < 1)
+      fail(
+        'INVALID_OPTION',
+        `options.pollers[${i}].intervalMs`,
+        `must be an integer >= 1; got ${describe(p.intervalMs)}`,
+      );
+    if (typeof p.run !== 'function')
+      fail('INVALID_OPTION', `options.pollers[${i}].run`, 'must be a function');
+  }
+  return timings;
+}
+
+/**
+ * A running town: Gas Town's tree (Daemon → Deacon → Witness → Polecat, plus Boot) on the
+ * supervisor, the town model and a session driver. See docs/town.md.
+ *
+ * @example
+ * ```ts
+ * const town = createTown({ driver: createMemoryDriver(), rigs: ['api'] });
+ * await town.start();
+ * const bead = await town.model.beads.create({ title: 'fix the login bug', rig: 'api' });
+ * await town.sling(bead.id, 'api');
+ * ```
+ */
+export class Town {
+  /** The records. */
+  readonly model: TownModel;
+  /** The town's events. */
+  readonly events: TownEventBus;
+  /** The supervision tree's lifecycle events. */
+  readonly supervision: SupervisorEventBus;
+  readonly clock: Clock;
+  readonly driver: SessionDriver;
+  private readonly ctx: TownContext;
+  private readonly root: Supervisor;
+  private readonly rigNames: readonly string[];
+  private readonly deaconRestarts: number[] = [];
+  private started = false;
+
+  /** @param options - see {@link TownOptions}. @throws ConfigError for bad options. */
+  constructor(options: TownOptions) {
+    const timings = checkOptions(options);
+    this.clock = options.clock ?? realClock;
+    this.driver = options.driver;
+    const evaluators = new Map<string, GateEvaluator>(
+      (options.gates ?? []).map((g) => [g.type, g]),
+    );
+    this.model = createTownModel({
+      store: options.store ?? new MemoryStore(),
+      clock: this.clock,
+      gateTypes: [...evaluators.values()],
+      ...(options.statuses === undefined ? {} : { statuses: options.statuses }),
+      ...(options.terminalStatuses === undefined
+        ? {}
+        : { terminalStatuses: options.terminalStatuses }),
+      ...(options.beadPrefix === undefined ? {} : { beadPrefix: options.beadPrefix }),
+    });
+    this.events = new EventEmitter();
+    this.supervision = new EventEmitter();
+    this.rigNames = options.rigs ?? [];
+    this.ctx = createContext({
+      model: this.model,
+      driver: this.driver,
+      clock: this.clock,
+      events: this.events,
+      timings,
+      evaluators,
+      pollers: options.pollers ?? [],
+      polecatNames: options.polecatNames,
+      launch: options.agent?.launch ?? (() => ({ command: ['agent'] })),
+      prime:
+        options.agent?.prime ??
+        (({ bead, polecat }) =>
+          `You are ${polecat.id}. Your hook holds bead ${bead.id}: ${bead.title}. Run it to completion, then report done.`),
+      triage: options.triage ?? mechanicalTriage,
+      mayor: options.mayor,
+    });
+    const ctx = this.ctx;
+    this.root = createSupervisor({
+      id: 'town',
+      clock: this.clock,
+      events: this.supervision,
+      // The Daemon never gives up: a failing Deacon is retried with growing backoff instead.
+      maxRestarts: Number.MAX_SAFE_INTEGER,
+      withinMs: 1,
+      children: [
+        {
+          id: 'deacon',
+          logic: deaconLogic(ctx),
+          systemId: 'deacon',
+          shutdown: 'infinity',
+          backoff: {
+            minMs: 1_000,
+            maxMs: 600_000,
+            factor: 2,
+            jitter: 0.1,
+            resetAfterMs: 1_800_000,
+          },
+        },
+        { id: 'lifecycle', logic: lifecycleLogic(ctx), systemId: 'lifecycle', shutdown: 'brutal' },
+        { id: 'heartbeat', logic: heartbeatLogic(ctx), systemId: 'heartbeat', shutdown: 'brutal' },
+        ...(options.pollers ?? []).map((p) => ({
+          id: `poller-${p.name}`,
+          logic: pollerLogic(ctx, p),
+          shutdown: 'brutal' as const,
+        })),
+      ],
+    });
+    this.supervision.on('child.restarting', (e) => {
+      if (e.supervisor === 'town' && e.childId === 'deacon') this.deaconRestarts.push(e.at);
+    });
+    this.supervision.on('child.unhealthy', (e) => {
+      if (e.supervisor !== 'town/deacon' || !e.childId.startsWith('witness-')) return;
+      const rig = e.childId.slice('witness-'.length);
+      ctx.emit({ type: 'witness.restarted', rig });
+      void ctx.report({
+        incidentKey: `witness-unresponsive:${rig}`,
+        severity: 'medium',
+        title: `the witness of rig ${rig} stopped answering and is being restarted`,
+        details: { rig, error: e.error.message },
+        source: 'deacon',
+      });
+    });
+    this.events.on('heartbeat', () => void this.checkCrashLoop());
+  }
+
+  /** Creates missing rigs and starts the tree. Sessions that are already running are adopted. */
+  async start(): Promise<this> {
+    if (this.started) return this;
+    this.started = true;
+    for (const name of this.rigNames) {
+      if (!(await this.model.rigs.get(name))) await this.model.rigs.create({ name });
+    }
+    this.ctx.daemon.startedAt = this.clock.now();
+    this.root.start();
+    return this;
+  }
+
+  /**
+   * Stops the tree gracefully. Agent sessions keep running: a stopped (or crashed) daemon is a
+   * non-event for them, and the next start adopts them.
+   */
+  async stop(): Promise<void> {
+    await this.root.stop();
+  }
+
+  /** Stops the tree at once (as a crash would; sessions keep running). */
+  kill(): void {
+    this.root.kill();
+  }
+
+  /** Settles when the tree stops; rejects if the root failed. */
+  whenStopped(): Promise<unknown> {
+    return this.root.whenStopped();
+  }
+
+  /** Nudges the Deacon's patrol and the lifecycle worker now instead of at the next heartbeat. */
+  wake(): void {
+    const system = this.root.actor.system;
+    (system.get('deacon-patrol') as AnyActorRef | undefined)?.send({ type: 'HEARTBEAT' });
+    (system.get('lifecycle') as AnyActorRef | undefined)?.send({ type: 'WAKE' });
+  }
+
+  /** Rigs: create, list, and the operator's park / unpark / dock / undock. */
+  readonly rigs = {
+    create: async (name: string): Promise<Rig> => {
+      checkSessionName(name);
+      return this.model.rigs.create({ name });
+    },
+    list: (): Promise<Rig[]> => this.model.rigs.list(),
+    park: (rig: string) => this.request('park', rig),
+    unpark: (rig: string) => this.request('unpark', rig),
+    dock: (rig: string) => this.request('dock', rig),
+    undock: (rig: string) => this.request('undock', rig),
+  };
+
+  /**
+   * Queues a lifecycle request, wakes the town, and resolves once it was carried out (rejects if
+   * it failed). The request is durable: while the town is down it waits, and is carried out when
+   * the town starts.
+   */
+  async request(action: LifecycleAction, target: string): Promise<LifecycleRequest> {
+    const queued = await this.model.lifecycle.request({ action, target, requestedBy: 'operator' });
+    const finished = new Promise<LifecycleRequest>((resolve, reject) => {
+      const onDone = (e: Extract<TownEvent, { type: 'lifecycle.done' }>) => {
+        if (e.requestId !== queued.id) return;
+        cleanup();
+        void this.model.lifecycle.get(queued.id).then((r) => resolve(r as LifecycleRequest));
+      };
+      const onFailed = (e: Extract<TownEvent, { type: 'lifecycle.failed' }>) => {
+        if (e.requestId !== queued.id) return;
+        cleanup();
+        reject(
+          new StoreError({
+            code: 'INVALID_TRANSITION',
+            message: `${action} ${target} failed: ${e.error}`,
+          }),
+        );
+      };
+      const cleanup = () => {
+        this.events.off('lifecycle.done', onDone);
+        this.events.off('lifecycle.failed', onFailed);
+      };
+      this.events.on('lifecycle.done', onDone);
+      this.events.on('lifecycle.failed', onFailed);
+    });
+    this.wake();
+    return finished;
+  }
+
+  /**
+   * Gives a bead to a rig: onto an idle polecat's hook or a new polecat's. The rig's Witness
+   * spawns the session. Refused for parked and docked rigs.
+   */
+  async sling(
+    beadId: string,
+    rig: string,
+  ): Promise<{ agent: string; beadId: string; created: boolean }> {
+    const { polecat, created } = await this.model.polecats.sling(
+      beadId,
+      rig,
+      this.ctx.polecatNames ? { names: this.ctx.polecatNames } : {},
+    );
+    (this.root.actor.system.get(`watch-${rig}`) as AnyActorRef | undefined)?.send({
+      type: 'SURVEY',
+    });
+    return { agent: polecat.id, beadId, created };
+  }
+
+  /** Sends text to an agent's session (delivery verified by the driver). */
+  async nudge(agent: string, text: string): Promise<void> {
+    const polecat = await this.model.polecats.get(agent);
+    if (!polecat)
+      throw new StoreError({
+        code: 'NOT_FOUND',
+        message: `unknown polecat ${JSON.stringify(agent)}`,
+      });
+    await this.driver.nudge(sessionName(polecat.rig, polecat.name), text);
+  }
+
+  /**
+   * An agent finished its bead: the session stops, the bead moves to `status` (default `done`)
+   * and leaves the hook. A molecule step's bead completes that step and the molecule's next step
+   * goes to the rig, in the same transaction.
+   */
+  async done(agent: string, options: { status?: string; result?: JsonValue } = {}): Promise<void> {
+    const polecat = await this.model.polecats.get(agent);
+    const hook = await this.model.hooks.get(agent);
+    if (!polecat || !hook)
+      throw new StoreError({ code: 'NOT_FOUND', message: `${agent} has no work on its hook` });
+    const status = options.status ?? 'done';
+    await this.driver.stop(sessionName(polecat.rig, polecat.name), {
+      graceMs: this.ctx.timings.stopGraceMs,
+    });
+    this.ctx.survey(polecat.rig).invalidate();
+    await this.model.transaction(async (m) => {
+      const { bead } = await m.hooks.detach(agent, { status });
+      const meta = bead.metadata as { molecule?: unknown; step?: unknown; epoch?: unknown };
+      if (
+        typeof meta.molecule !== 'string' ||
+        typeof meta.step !== 'number' ||
+        typeof meta.epoch !== 'number'
+      )
+        return;
+      const molecule = await m.molecules.get(meta.molecule);
+      if (
+        !molecule ||
+        molecule.status !== 'running' ||
+        molecule.epoch !== meta.epoch ||
+        molecule.cursor !== meta.step
+      )
+        return;
+      if (!m.isTerminal(status) || status !== 'done') {
+        await m.molecules.fail(molecule.id, {
+          epoch: molecule.epoch,
+          reason: `step ${molecule.cursor} ended ${status}`,
+        });
+        return;
+      }
+      const next = await m.molecules.completeStep(molecule.id, {
+        step: meta.step,
+        epoch: meta.epoch,
+        ...(options.result === undefined ? {} : { result: options.result }),
+      });
+      if (next.status === 'running' && next.rig !== undefined)
+        await slingStep({ ...this.ctx, model: m }, next);
+    });
+    this.ctx.emit({ type: 'polecat.done', agent, rig: polecat.rig, beadId: hook.beadId, status });
+    (this.root.actor.system.get(`watch-${polecat.rig}`) as AnyActorRef | undefined)?.send({
+      type: 'SURVEY',
+    });
+  }
+
+  /** Gates: create, list, and resolve (close by hand, as a person approving). */
+  readonly gates = {
+    create: (input: CreateGateInput): Promise<Gate> => this.model.gates.create(input),
+    list: (options: { type?: string } = {}): Promise<Gate[]> => this.model.gates.open(options),
+    resolve: async (id: string, result?: JsonValue): Promise<Gate> => {
+      const { gate } = await this.model.gates.close(id, result);
+      this.wake();
+      return gate;
+    },
+  };
+
+  /** Convoys: create and status. */
+  readonly convoys = {
+    create: (input: { title: string; beadIds: readonly string[] }): Promise<Convoy> =>
+      this.model.convoys.create(input),
+    status: (id: string): Promise<Convoy> => this.model.convoys.require(id),
+  };
+
+  /** The whole tree as data: daemon, deacon, rigs with their witnesses and polecats, and counts. */
+  async status(): Promise<TownStatus> {
+    const system = this.root.actor.system;
+    const running = this.root.actor.getSnapshot().status === 'active';
+    const top = running ? this.root.whichChildren() : [];
+    const deaconInfo = top.find((c) => c.id === 'deacon');
+    const deacon = system.get('deacon') as AnyActorRef | undefined;
+    const deaconChildren: ChildInfo[] =
+      deacon && deacon.getSnapshot().status === 'active' ? whichChildren(deacon) : [];
+    const sessions = new Map<string, SessionStatus>(
+      (await this.driver.list()).map((s) => [s.name, s]),
+    );
+    const rigs: RigStatus[] = [];
+    for (const rig of await this.model.rigs.list()) {
+      const witnessInfo = deaconChildren.find((c) => c.id === witnessId(rig.id));
+      const witnessRef = witnessInfo?.ref;
+      const polecatChildren =
+        witnessRef && witnessRef.getSnapshot().status === 'active' ? whichChildren(witnessRef) : [];
+      const polecats: PolecatStatus[] = [];
+      for (const p of await this.model.polecats.list(rig.id)) {
+        const hook = await this.model.hooks.get(p.id);
+        const child = polecatChildren.find((c) => c.id === `polecat-${p.name}`);
+        const session = sessionName(rig.id, p.name);
+        polecats.push({
+          agent: p.id,
+          name: p.name,
+          beadId: hook?.beadId,
+          state: child?.state,
+          restarts: child?.restarts ?? 0,
+          respawns: hook ? await this.model.respawns.count(hook.beadId) : 0,
+          session: sessions.get(session) ?? { name: session, state: 'missing' },
+        });
+      }
+      rigs.push({
+        name: rig.id,
+        state: rig.state,
+        witness: witnessInfo
+          ? { state: witnessInfo.state, restarts: witnessInfo.restarts }
+          : undefined,
+        polecats,
+      });
+    }
+    const counts = await this.model.store.transaction(async (tx) => ({
+      gates: await tx.count('gates', 'byStatus', { prefix: ['open'] }),
+      convoys: await tx.count('convoys', 'open'),
+      lifecycle:
+        (await tx.count('lifecycle', 'requested')) + (await tx.count('lifecycle', 'claimed')),
+    }));
+    return {
+      at: this.clock.now(),
+      daemon: {
+        running,
+        startedAt: this.ctx.daemon.startedAt,
+        lastHeartbeat: this.ctx.daemon.lastHeartbeat,
+        heartbeatCount: this.ctx.daemon.heartbeatCount,
+      },
+      deacon: {
+        state: deaconInfo?.state,
+        restarts: deaconInfo?.restarts ?? 0,
+        crashLoop: this.inCrashLoop(),
+        lastPatrolAt: this.ctx.daemon.lastPatrolAt,
+      },
+      rigs,
+      gates: { open: counts.gates },
+      convoys: { open: counts.convoys },
+      lifecycle: { pending: counts.lifecycle },
+    };
+  }
+
+  private inCrashLoop(): boolean {
+    const since = this.clock.now() - CRASH_LOOP_WINDOW_MS;
+    while (this.deaconRestarts.length > 0 && (this.deaconRestarts[0] as number) <= since)
+      this.deaconRestarts.shift();
+    return this.deaconRestarts.length >= CRASH_LOOP_RESTARTS;
+  }
+
+  private async checkCrashLoop(): Promise<void> {
+    if (this.inCrashLoop()) {
+      await this.ctx.report({
+        incidentKey: 'deacon-crash-loop',
+        severity: 'critical',
+        title: `the deacon restarted ${this.deaconRestarts.length} times within ${CRASH_LOOP_WINDOW_MS / 60_000} min; restarts are slowed down`,
+        source: 'daemon',
+      });
+    } else {
+      await this.model.reports.resolve('deacon-crash-loop');
+    }
+  }
+}
+
+/**
+ * Creates a town (not started; call `start()`).
+ *
+ * @param options - see {@link TownOptions}.
+ * @returns the {@link Town}.
+ * @throws ConfigError for bad options, naming the option and what is allowed.
+ * @example
+ * ```ts
+ * const town = await createTown({ driver, rigs: ['api', 'web'], mayor: (m) => console.log(m) }).start();
+ * ```
+ */
+export function createTown(options: TownOptions): Town {
+  return new Town(options);
+}

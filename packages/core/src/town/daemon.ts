@@ -1,0 +1,161 @@
+import { type AnyActorRef, fromPromise, setup } from 'xstate';
+import type { LifecycleRequest } from '../model/types';
+import type { JsonValue } from '../store/Store';
+import { polecatName, sessionName, type TownContext } from './context';
+import { ensureSession } from './polecat';
+import type { Poller } from './types';
+
+const SESSION_ACTIONS = ['start', 'stop', 'restart'] as const;
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The Daemon's tick: counts, records the time, and nudges the Deacon's patrol and the lifecycle worker. */
+export function heartbeatLogic(ctx: TownContext) {
+  return setup({
+    delays: { tick: () => ctx.timings.heartbeatMs },
+    actions: {
+      beat: ({ system }) => {
+        ctx.daemon.heartbeatCount++;
+        ctx.daemon.lastHeartbeat = ctx.clock.now();
+        ctx.emit({ type: 'heartbeat', count: ctx.daemon.heartbeatCount });
+        (system.get('deacon-patrol') as AnyActorRef | undefined)?.send({ type: 'HEARTBEAT' });
+        (system.get('lifecycle') as AnyActorRef | undefined)?.send({ type: 'WAKE' });
+      },
+    },
+  }).createMachine({
+    initial: 'waiting',
+    states: { waiting: { after: { tick: { target: 'waiting', reenter: true, actions: 'beat' } } } },
+  });
+}
+
+async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<JsonValue> {
+  const { model, driver } = ctx;
+  const agent = request.target;
+  const polecat = await model.polecats.get(agent);
+  if (!polecat) throw new Error(`no polecat ${agent}`);
+  const session = sessionName(polecat.rig, polecatName(agent));
+  if (request.action === 'stop') {
+    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
+    // The work goes back to the pool; otherwise the Witness would restart the session at once.
+    if (await model.hooks.get(agent)) await model.hooks.detach(agent, { status: 'open' });
+    ctx.survey(polecat.rig).invalidate();
+    ctx.emit({ type: 'polecat.stopped', agent, rig: polecat.rig, reason: 'lifecycle request' });
+    return { stopped: session };
+  }
+  const rig = await model.rigs.require(polecat.rig);
+  if (rig.state !== 'operational')
+    throw new Error(`rig ${rig.id} is ${rig.state}; its sessions are not started`);
+  if (!(await model.hooks.get(agent))) throw new Error(`${agent} has no work on its hook`);
+  if (request.action === 'restart') {
+    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
+    ctx.survey(polecat.rig).invalidate();
+  }
+  const outcome = await ensureSession(ctx, { agent, rig: polecat.rig });
+  const status = await driver.status(session);
+  return { session, outcome: outcome ?? 'running', epoch: status.epoch ?? null };
+}
+
+async function processSessionRequests(ctx: TownContext): Promise<void> {
+  for (;;) {
+    const request = await ctx.model.lifecycle.claimNext({
+      claimer: 'daemon',
+      leaseMs: ctx.timings.leaseMs,
+      actions: SESSION_ACTIONS,
+    });
+    if (!request) return;
+    const token = request.claim?.token as string;
+    try {
+      const result = await carryOut(ctx, request);
+      await ctx.model.lifecycle.complete(request.id, { token, result });
+      ctx.emit({
+        type: 'lifecycle.done',
+        requestId: request.id,
+        action: request.action,
+        target: request.target,
+      });
+    } catch (error) {
+      await ctx.model.lifecycle.fail(request.id, { token, error: errorMessage(error) });
+      ctx.emit({
+        type: 'lifecycle.failed',
+        requestId: request.id,
+        action: request.action,
+        target: request.target,
+        error: errorMessage(error),
+      });
+    }
+  }
+}
+
+/**
+ * Carries out session lifecycle requests (start, stop, restart) from the durable queue, claim
+ * then act; woken by each heartbeat and by `town.wake()`, and on its own every heartbeat period.
+ */
+export function lifecycleLogic(ctx: TownContext) {
+  return setup({
+    types: { events: {} as { type: 'WAKE' } },
+    actors: { process: fromPromise<void, undefined>(() => processSessionRequests(ctx)) },
+    delays: { poll: () => ctx.timings.heartbeatMs },
+  }).createMachine({
+    initial: 'processing',
+    states: {
+      processing: {
+        invoke: {
+          src: 'process',
+          onDone: 'idle',
+          onError: {
+            target: 'idle',
+            actions: ({ event }) =>
+              console.error('[belfry] lifecycle processing failed', event.error),
+          },
+        },
+      },
+      idle: { on: { WAKE: 'processing' }, after: { poll: 'processing' } },
+    },
+  });
+}
+
+/** A user poller on its own interval; each run's failure is reported and does not stop it. */
+export function pollerLogic(ctx: TownContext, poller: Poller) {
+  const runOnce = async (rig: string | undefined) => {
+    const abort = new AbortController();
+    try {
+      await poller.run({
+        now: ctx.clock.now(),
+        signal: abort.signal,
+        ...(rig === undefined ? {} : { rig }),
+      });
+    } catch (cause) {
+      const error = cause instanceof Error ? cause : new Error(String(cause));
+      ctx.emit({
+        type: 'poller.failed',
+        poller: poller.name,
+        ...(rig === undefined ? {} : { rig }),
+        error,
+      });
+      await ctx.report({
+        incidentKey: `poller:${poller.name}${rig === undefined ? '' : `:${rig}`}`,
+        severity: 'low',
+        title: `poller ${poller.name}${rig === undefined ? '' : ` (rig ${rig})`} failed: ${error.message}`,
+        source: 'daemon',
+      });
+    }
+  };
+  return setup({
+    actors: {
+      run: fromPromise<void, undefined>(async () => {
+        if (!poller.perRig) return runOnce(undefined);
+        for (const rig of await ctx.model.rigs.list({ state: 'operational' }))
+          await runOnce(rig.id);
+      }),
+    },
+    delays: { interval: () => poller.intervalMs },
+  }).createMachine({
+    initial: 'waiting',
+    states: {
+      waiting: { after: { interval: 'running' } },
+      running: { invoke: { src: 'run', onDone: 'waiting', onError: 'waiting' } },
+    },
+  });
+}

@@ -1,0 +1,571 @@
+import { type ActorSystem, type AnyActorRef, toPromise } from 'xstate';
+import { GateError, SupervisorError } from '../errors';
+import type { GateDecision } from '../gate/GateEvaluator';
+import type { Gate, LifecycleRequest, Molecule } from '../model/types';
+import type { JsonObject, JsonValue } from '../store/Store';
+import {
+  deleteChild,
+  restartChild,
+  startChild,
+  terminateChild,
+  whichChildren,
+} from '../supervisorApi';
+import { bootLogic } from './boot';
+import { polecatName, sessionName, type TownContext } from './context';
+import type { Assessment, PatrolSummary, Situation } from './types';
+import { witnessId, witnessSpec } from './witness';
+
+// biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
+type System = ActorSystem<any>;
+
+/** The patrol molecule's name and steps. */
+export const PATROL = 'deacon-patrol';
+export const PATROL_STEPS = [
+  'witnesses',
+  'gates',
+  'lifecycle',
+  'dispatch',
+  'convoys',
+  'report',
+] as const;
+
+const RIG_ACTIONS = ['park', 'unpark', 'dock', 'undock'] as const;
+
+function deaconRef(system: System): AnyActorRef {
+  const ref = system.get('deacon') as AnyActorRef | undefined;
+  if (!ref) throw new Error('the deacon is not running');
+  return ref;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Races a promise with a clock timer; aborts `abort` when the time runs out. */
+function withTimeout<T>(
+  ctx: TownContext,
+  work: Promise<T>,
+  ms: number,
+  abort: AbortController,
+  what: string,
+): Promise<T> {
+  let timer: unknown;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = ctx.clock.setTimeout(() => {
+        abort.abort();
+        reject(
+          new GateError({ code: 'TIMEOUT', message: `${what} did not answer within ${ms} ms` }),
+        );
+      }, ms);
+    }),
+  ]).finally(() => ctx.clock.clearTimeout(timer));
+}
+
+// ------------------------------------------------------------------ 1. witnesses
+
+async function runBoot(
+  ctx: TownContext,
+  system: System,
+  situation: Situation,
+): Promise<Assessment> {
+  let assessment: Assessment;
+  try {
+    const info = await startChild(deaconRef(system), {
+      id: `boot-${ctx.clock.now()}-${Math.floor(Math.random() * 1e6)}`,
+      logic: bootLogic(ctx),
+      input: situation,
+      restart: 'temporary',
+    });
+    assessment = await toPromise(info.ref as AnyActorRef);
+  } catch (error) {
+    assessment = { action: 'escalate', reason: `boot could not assess it: ${errorMessage(error)}` };
+  }
+  ctx.emit({ type: 'boot.assessed', situation, assessment });
+  return assessment;
+}
+
+async function stopRigSessions(ctx: TownContext, rig: string): Promise<string[]> {
+  const stopped: string[] = [];
+  const prefix = `${rig}-`;
+  for (const s of await ctx.driver.list()) {
+    if (s.state !== 'running' || s.labels?.rig !== rig || !s.name.startsWith(prefix)) continue;
+    await ctx.driver.stop(s.name, { graceMs: ctx.timings.stopGraceMs });
+    stopped.push(s.name);
+  }
+  ctx.survey(rig).invalidate();
+  return stopped;
+}
+
+async function actOn(
+  ctx: TownContext,
+  system: System,
+  situation: Situation,
+  assessment: Assessment,
+): Promise<void> {
+  switch (assessment.action) {
+    case 'stop-sessions':
+      await stopRigSessions(ctx, situation.rig);
+      return;
+    case 'restart-witness': {
+      const deacon = deaconRef(system);
+      try {
+        await terminateChild(deacon, witnessId(situation.rig));
+        await restartChild(deacon, witnessId(situation.rig));
+      } catch (error) {
+        if (!(error instanceof SupervisorError)) throw error;
+      }
+      return;
+    }
+    case 'escalate':
+      await ctx.report({
+        incidentKey: `boot:${situation.kind}:${situation.rig}`,
+        severity: 'high',
+        title: `rig ${situation.rig}: ${assessment.reason}`,
+        details: situation as unknown as JsonObject,
+        source: 'boot',
+      });
+      return;
+    case 'none':
+      return;
+  }
+}
+
+async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObject> {
+  const deacon = deaconRef(system);
+  const now = ctx.clock.now();
+  const started: string[] = [];
+  const stopped: string[] = [];
+  const triaged: JsonObject[] = [];
+  const children = new Map(whichChildren(deacon).map((c) => [c.id, c]));
+  for (const rig of await ctx.model.rigs.list()) {
+    const id = witnessId(rig.id);
+    const child = children.get(id);
+    if (rig.state === 'docked') {
+      if (child) {
+        await terminateChild(deacon, id);
+        await deleteChild(deacon, id);
+        stopped.push(rig.id);
+        ctx.emit({ type: 'witness.stopped', rig: rig.id });
+      }
+      const running = (await ctx.driver.list()).filter(
+        (s) => s.state === 'running' && s.labels?.rig === rig.id,
+      );
+      if (running.length > 0) {
+        const situation: Situation = {
+          kind: 'docked-rig-with-sessions',
+          rig: rig.id,
+          sessions: running.map((s) => s.name),
+        };
+        const assessment = await runBoot(ctx, system, situation);
+        await actOn(ctx, system, situation, assessment);
+        triaged.push({ rig: rig.id, kind: situation.kind, action: assessment.action });
+      }
+      continue;
+    }
+    if (!child) {
+      await startChild(deacon, witnessSpec(ctx, rig.id));
+      started.push(rig.id);
+      ctx.emit({ type: 'witness.started', rig: rig.id });
+      continue;
+    }
+    if (child.state === 'stopped') {
+      await restartChild(deacon, id);
+      started.push(rig.id);
+      continue;
+    }
+    if (child.state === 'running')
+      await ctx.model.reports.resolve(`witness-unresponsive:${rig.id}`);
+    // Hooked work in an operational rig whose sessions all stayed down past the spawn grace.
+    if (
+      rig.state === 'operational' &&
+      child.state === 'running' &&
+      now - (child.startedAt ?? now) > ctx.timings.spawnGraceMs
+    ) {
+      const hooks = await ctx.model.hooks.list({ rig: rig.id });
+      if (hooks.length > 0) {
+        const statuses = await Promise.all(
+          hooks.map((h) => ctx.survey(rig.id).status(sessionName(rig.id, polecatName(h.id)))),
+        );
+        if (statuses.every((s) => s.state !== 'running')) {
+          const situation: Situation = {
+            kind: 'hooks-without-sessions',
+            rig: rig.id,
+            agents: hooks.map((h) => h.id),
+          };
+          const assessment = await runBoot(ctx, system, situation);
+          await actOn(ctx, system, situation, assessment);
+          triaged.push({ rig: rig.id, kind: situation.kind, action: assessment.action });
+        }
+      }
+    }
+  }
+  return { started, stopped, triaged };
+}
+
+// ------------------------------------------------------------------ 2. gates
+
+function isDecision(value: unknown): value is GateDecision {
+  const d = value as GateDecision | undefined;
+  return (
+    d !== undefined &&
+    (d.kind === 'pending' ||
+      d.kind === 'close' ||
+      (d.kind === 'escalate' && typeof d.reason === 'string' && d.reason.length > 0))
+  );
+}
+
+async function escalateGate(ctx: TownContext, gate: Gate, reason: string): Promise<boolean> {
+  const { isNew } = await ctx.model.gates.escalate(gate.id, reason);
+  if (isNew) {
+    ctx.emit({ type: 'gate.escalated', gateId: gate.id, gateType: gate.type, reason });
+    await ctx.report({
+      incidentKey: `gate:${gate.id}:${reason}`,
+      severity: 'medium',
+      title: `gate ${gate.id} (${gate.type}): ${reason}`,
+      details: { gateId: gate.id, type: gate.type, waiters: [...gate.waiters] },
+      source: 'deacon',
+    });
+  }
+  return isNew;
+}
+
+async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
+  const now = ctx.clock.now();
+  const next = now + ctx.timings.gateIntervalMs;
+  const byType = new Map<string, Gate[]>();
+  for (const gate of await ctx.model.gates.due({ now })) {
+    const list = byType.get(gate.type) ?? [];
+    list.push(gate);
+    byType.set(gate.type, list);
+  }
+  let evaluated = 0;
+  let closed = 0;
+  let escalated = 0;
+  const failed: string[] = [];
+  for (const [type, gates] of byType) {
+    evaluated += gates.length;
+    const evaluator = ctx.evaluators.get(type);
+    let decisions: ReadonlyMap<string, GateDecision>;
+    try {
+      if (!evaluator)
+        throw new GateError({
+          code: 'NO_EVALUATOR',
+          message: `no gate evaluator is registered for type ${type}`,
+        });
+      const abort = new AbortController();
+      decisions = await withTimeout(
+        ctx,
+        Promise.resolve().then(() =>
+          evaluator.evaluate(gates, { now, clock: ctx.clock, signal: abort.signal }),
+        ),
+        ctx.timings.gateTimeoutMs,
+        abort,
+        `the ${type} gate evaluator`,
+      );
+      if (!(decisions instanceof Map))
+        throw new GateError({
+          code: 'EVALUATOR_FAILED',
+          message: `the ${type} gate evaluator did not return a Map of decisions`,
+        });
+    } catch (cause) {
+      // Only this evaluator's gates are affected: they stay open and are looked at again later.
+      const error =
+        cause instanceof GateError
+          ? cause
+          : new GateError({
+              code: 'EVALUATOR_FAILED',
+              message: `the ${type} gate evaluator failed: ${errorMessage(cause)}`,
+              cause,
+            });
+      failed.push(type);
+      ctx.emit({ type: 'gate.evaluatorFailed', gateType: type, error, gates: gates.length });
+      await ctx.report({
+        incidentKey: `gate-evaluator:${type}:${error.code}`,
+        severity: 'medium',
+        title: error.message,
+        details: { type, gates: gates.length },
+        source: 'deacon',
+      });
+      for (const gate of gates) await ctx.model.gates.reschedule(gate.id, next);
+      continue;
+    }
+    for (const gate of gates) {
+      const decision = decisions.get(gate.id) ?? { kind: 'pending' };
+      if (!isDecision(decision)) {
+        escalated += (await escalateGate(
+          ctx,
+          gate,
+          `its evaluator answered ${JSON.stringify(decision)}, not a decision`,
+        ))
+          ? 1
+          : 0;
+        await ctx.model.gates.reschedule(gate.id, next);
+        continue;
+      }
+      if (decision.kind === 'close') {
+        await ctx.model.gates.close(gate.id, decision.result as JsonValue | undefined);
+        closed++;
+        ctx.emit({ type: 'gate.closed', gateId: gate.id, gateType: gate.type });
+        await ctx.model.reports.resolve(`gate-timeout:${gate.id}`);
+        continue;
+      }
+      if (decision.kind === 'escalate')
+        escalated += (await escalateGate(ctx, gate, decision.reason)) ? 1 : 0;
+      await ctx.model.gates.reschedule(gate.id, decision.nextCheckAt ?? next);
+    }
+  }
+  // Open gates past their timeout with no result are escalated once (and stay open).
+  let overdue = 0;
+  for (const gate of await ctx.model.gates.overdue({ now })) {
+    const reason = 'past its timeout with no result';
+    if (gate.escalations.some((e) => e.reason === reason)) continue;
+    overdue++;
+    await ctx.model.gates.escalate(gate.id, reason);
+    ctx.emit({ type: 'gate.escalated', gateId: gate.id, gateType: gate.type, reason });
+    await ctx.report({
+      incidentKey: `gate-timeout:${gate.id}`,
+      severity: 'medium',
+      title: `gate ${gate.id} (${gate.type}) is past its timeout with no result`,
+      details: { gateId: gate.id, type: gate.type, timeoutAt: gate.timeoutAt ?? null },
+      source: 'deacon',
+    });
+  }
+  return { evaluated, closed, escalated, overdue, failed };
+}
+
+// ------------------------------------------------------------------ 3. lifecycle
+
+async function applyRigRequest(
+  ctx: TownContext,
+  system: System,
+  request: LifecycleRequest,
+): Promise<JsonValue> {
+  const { model } = ctx;
+  const rig = request.target;
+  switch (request.action) {
+    case 'park':
+      await model.rigs.park(rig);
+      break;
+    case 'unpark':
+      await model.rigs.unpark(rig);
+      break;
+    case 'dock': {
+      await model.rigs.dock(rig);
+      const deacon = deaconRef(system);
+      if (whichChildren(deacon).some((c) => c.id === witnessId(rig))) {
+        await terminateChild(deacon, witnessId(rig));
+        await deleteChild(deacon, witnessId(rig));
+        ctx.emit({ type: 'witness.stopped', rig });
+      }
+      // Graceful: each session gets its grace period; the hooks stay, so undock resumes the work.
+      return { stopped: await stopRigSessions(ctx, rig) };
+    }
+    case 'undock': {
+      await model.rigs.undock(rig);
+      const deacon = deaconRef(system);
+      if (!whichChildren(deacon).some((c) => c.id === witnessId(rig))) {
+        await startChild(deacon, witnessSpec(ctx, rig));
+        ctx.emit({ type: 'witness.started', rig });
+      }
+      break;
+    }
+    default:
+      throw new Error(`the deacon does not carry out ${request.action} requests`);
+  }
+  (system.get(`watch-${rig}`) as AnyActorRef | undefined)?.send({ type: 'SURVEY' });
+  return { state: (await model.rigs.require(rig)).state };
+}
+
+async function processRigRequests(ctx: TownContext, system: System): Promise<JsonObject> {
+  const done: string[] = [];
+  const failed: string[] = [];
+  for (;;) {
+    const request = await ctx.model.lifecycle.claimNext({
+      claimer: 'deacon',
+      leaseMs: ctx.timings.leaseMs,
+      actions: RIG_ACTIONS,
+    });
+    if (!request) break;
+    const token = request.claim?.token as string;
+    try {
+      const result = await applyRigRequest(ctx, system, request);
+      await ctx.model.lifecycle.complete(request.id, { token, result });
+      done.push(request.id);
+      ctx.emit({
+        type: 'lifecycle.done',
+        requestId: request.id,
+        action: request.action,
+        target: request.target,
+      });
+    } catch (error) {
+      await ctx.model.lifecycle.fail(request.id, { token, error: errorMessage(error) });
+      failed.push(request.id);
+      ctx.emit({
+        type: 'lifecycle.failed',
+        requestId: request.id,
+        action: request.action,
+        target: request.target,
+        error: errorMessage(error),
+      });
+    }
+  }
+  return { done, failed };
+}
+
+// ------------------------------------------------------------------ 4. dispatch
+
+/** The bead that carries a molecule's step `step` of dispatch `epoch`: a deterministic id. */
+export function stepBeadId(molecule: Molecule, step: number, epoch: number): string {
+  return `${molecule.id}.s${step}.e${epoch}`;
+}
+
+/**
+ * Hands a molecule's current step to its rig, exactly once: the claim, the step's bead (with a
+ * deterministic id) and the sling are one transaction.
+ */
+export async function slingStep(ctx: TownContext, molecule: Molecule): Promise<string> {
+  const step = molecule.steps[molecule.cursor];
+  const beadId = stepBeadId(molecule, molecule.cursor, molecule.epoch);
+  await ctx.model.beads.create({
+    id: beadId,
+    title: `${molecule.name}: ${step?.name ?? `step ${molecule.cursor}`}`,
+    rig: molecule.rig as string,
+    labels: ['molecule-step'],
+    metadata: { molecule: molecule.id, step: molecule.cursor, epoch: molecule.epoch },
+  });
+  await ctx.model.polecats.sling(
+    beadId,
+    molecule.rig as string,
+    ctx.polecatNames ? { names: ctx.polecatNames } : {},
+  );
+  return beadId;
+}
+
+async function dispatchMolecules(ctx: TownContext, system: System): Promise<JsonObject> {
+  const dispatched: string[] = [];
+  for (const ready of await ctx.model.molecules.ready()) {
+    if (ready.rig === undefined) continue; // nobody to hand it to: the user runs it
+    const rig = await ctx.model.rigs.get(ready.rig);
+    if (rig?.state !== 'operational') continue; // it waits: the operator wins
+    const beadId = await ctx.model.transaction(async (m) => {
+      const claimed = await m.molecules.dispatch(ready.id, { by: 'deacon' });
+      return slingStep({ ...ctx, model: m }, claimed);
+    });
+    dispatched.push(ready.id);
+    ctx.emit({
+      type: 'molecule.dispatched',
+      moleculeId: ready.id,
+      step: ready.cursor,
+      beadId,
+      rig: ready.rig,
+    });
+    (system.get(`watch-${ready.rig}`) as AnyActorRef | undefined)?.send({ type: 'SURVEY' });
+  }
+  return { dispatched };
+}
+
+// ------------------------------------------------------------------ 5. convoys
+
+async function checkConvoys(ctx: TownContext): Promise<JsonObject> {
+  const now = ctx.clock.now();
+  const closed = await ctx.model.convoys.closeFinished();
+  for (const convoy of closed) {
+    ctx.emit({ type: 'convoy.closed', convoyId: convoy.id });
+    await ctx.report({
+      incidentKey: `convoy-closed:${convoy.id}`,
+      severity: 'info',
+      title: `convoy ${convoy.id} landed: ${convoy.title}`,
+      details: { convoyId: convoy.id, beads: convoy.beadIds.length },
+      source: 'deacon',
+    });
+  }
+  let stalled = 0;
+  for (const convoy of await ctx.model.convoys.stalled(now - ctx.timings.convoyStallMs)) {
+    const key = `convoy-stalled:${convoy.id}:${convoy.lastProgressAt}`;
+    if (await ctx.model.reports.byIncident(key)) continue;
+    stalled++;
+    ctx.emit({ type: 'convoy.stalled', convoyId: convoy.id, sinceMs: now - convoy.lastProgressAt });
+    await ctx.report({
+      incidentKey: key,
+      severity: 'medium',
+      title: `convoy ${convoy.id} (${convoy.title}) has made no progress for ${Math.round((now - convoy.lastProgressAt) / 60_000)} min`,
+      details: { convoyId: convoy.id, openBeads: convoy.openCount },
+      source: 'deacon',
+    });
+  }
+  return { closed: closed.map((c) => c.id), stalled };
+}
+
+// ------------------------------------------------------------------ the patrol
+
+const STEPS: Record<
+  (typeof PATROL_STEPS)[number],
+  (ctx: TownContext, system: System, results: JsonObject) => Promise<JsonObject>
+> = {
+  witnesses: checkWitnesses,
+  gates: (ctx) => evaluateGates(ctx),
+  lifecycle: processRigRequests,
+  dispatch: dispatchMolecules,
+  convoys: (ctx) => checkConvoys(ctx),
+  report: async (ctx, _system, results) => {
+    const { molecule, startedAt, ...steps } = results as {
+      molecule: string;
+      startedAt: number;
+    } & JsonObject;
+    const patrol: PatrolSummary = {
+      moleculeId: molecule,
+      startedAt,
+      finishedAt: ctx.clock.now(),
+      steps,
+    };
+    await ctx.tellMayor({ kind: 'summary', at: ctx.clock.now(), patrol });
+    return { sent: true };
+  },
+};
+
+/**
+ * Runs one patrol: resumes an unfinished one at its next step, or starts a new one. Each step's
+ * result is recorded as the molecule's step; the finished patrol is squashed into a digest.
+ */
+export async function runPatrol(ctx: TownContext, system: System): Promise<void> {
+  const { model } = ctx;
+  let molecule =
+    (await model.molecules.list({ status: 'running', name: PATROL, limit: 1 }))[0] ??
+    (await model.transaction(async (m) => {
+      const created = await m.molecules.create({
+        name: PATROL,
+        steps: PATROL_STEPS.map((name) => ({ name })),
+      });
+      return m.molecules.dispatch(created.id, { by: 'deacon' });
+    }));
+  ctx.emit({ type: 'patrol.started', moleculeId: molecule.id, resumedAt: molecule.cursor });
+  const results: JsonObject = {
+    molecule: molecule.id,
+    startedAt: molecule.dispatchedAt ?? ctx.clock.now(),
+  };
+  for (const done of molecule.completed) results[done.name] = (done.result ?? null) as JsonValue;
+  while (molecule.status === 'running') {
+    const name = PATROL_STEPS[molecule.cursor] as (typeof PATROL_STEPS)[number];
+    const result = await STEPS[name](ctx, system, results);
+    results[name] = result;
+    molecule = await model.molecules.completeStep(molecule.id, {
+      step: molecule.cursor,
+      epoch: molecule.epoch,
+      result,
+    });
+    ctx.emit({ type: 'patrol.step', moleculeId: molecule.id, step: name, result });
+  }
+  const {
+    molecule: id,
+    startedAt,
+    ...steps
+  } = results as { molecule: string; startedAt: number } & JsonObject;
+  const summary: PatrolSummary = { moleculeId: id, startedAt, finishedAt: ctx.clock.now(), steps };
+  const digest = await model.molecules.squash(molecule.id, {
+    summary: JSON.stringify(summary.steps),
+  });
+  ctx.daemon.lastPatrolAt = ctx.clock.now();
+  ctx.emit({ type: 'patrol.finished', moleculeId: molecule.id, digestBeadId: digest.id, summary });
+}

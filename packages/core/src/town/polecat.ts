@@ -1,0 +1,149 @@
+import { fromPromise } from 'xstate';
+import type { ChildSpec } from '../childSpec';
+import { DriverError } from '../errors';
+import { polecatName, sessionName, type TownContext } from './context';
+
+/** How a polecat actor ended: it does not end while its session is being looked after. */
+export type PolecatOutcome = 'no-hook' | 'rig-not-operational' | 'escalated' | 'stopped';
+
+export interface PolecatInput {
+  agent: string;
+  rig: string;
+}
+
+/**
+ * Makes sure a polecat's hook has a healthy session, once:
+ * - a running, healthy session is adopted whatever its epoch (never kill a healthy agent);
+ * - a hung session (running, no activity past the grace) in an operational rig is stopped;
+ * - a parked or docked rig gets no new session (the operator wins);
+ * - a new session claims its epoch in the store first, then starts, then is primed;
+ * - past `maxRespawns` respawns of the same bead, the bead leaves the hook as `blocked` and is
+ *   escalated, instead of looping.
+ *
+ * @returns undefined when a session is running, or why the polecat has nothing to run.
+ */
+export async function ensureSession(
+  ctx: TownContext,
+  input: PolecatInput,
+): Promise<PolecatOutcome | undefined> {
+  const { model, driver, timings } = ctx;
+  const { agent, rig } = input;
+  const session = sessionName(rig, polecatName(agent));
+  const hook = await model.hooks.get(agent);
+  if (!hook) return 'no-hook';
+  const rigRecord = await model.rigs.require(rig);
+  const status = await driver.status(session);
+  if (status.state === 'running') {
+    if (ctx.healthy(status) || rigRecord.state !== 'operational') {
+      // Adopt it: after a restart of the Witness or the town, the session is the truth. A
+      // parked rig's in-flight work is left to finish even when it looks stale.
+      const polecat = await model.polecats.get(agent);
+      if (status.epoch !== undefined && polecat?.spawnEpoch !== status.epoch)
+        await model.polecats.markStarted(agent, status.epoch);
+      ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
+      return undefined;
+    }
+    await driver.stop(session, { graceMs: timings.stopGraceMs });
+    ctx.emit({ type: 'polecat.stopped', agent, rig, reason: 'hung: no activity' });
+  }
+  if (rigRecord.state !== 'operational') return 'rig-not-operational';
+  const { epoch, respawn } = await model.polecats.beginSpawn(agent, hook.beadId);
+  if (respawn) {
+    const respawns = await model.respawns.increment(hook.beadId);
+    if (respawns > timings.maxRespawns) {
+      await model.hooks.detach(agent, { status: 'blocked' });
+      ctx.emit({ type: 'polecat.escalated', agent, rig, beadId: hook.beadId, respawns });
+      await ctx.report({
+        incidentKey: `respawn-limit:${hook.beadId}`,
+        severity: 'high',
+        title: `bead ${hook.beadId} keeps killing its polecat: ${respawns - 1} respawns; taken off ${agent}'s hook as blocked`,
+        details: { agent, rig, beadId: hook.beadId, respawns: respawns - 1 },
+        source: `witness-${rig}`,
+      });
+      return 'escalated';
+    }
+  }
+  const polecat = await model.polecats.get(agent);
+  const bead = await model.beads.require(hook.beadId);
+  const agentContext = {
+    polecat: polecat ?? { id: agent, rig, name: polecatName(agent), createdAt: 0 },
+    bead,
+    session,
+  };
+  const launch = ctx.launch(agentContext);
+  try {
+    await driver.start({
+      name: session,
+      epoch,
+      command: launch.command,
+      ...(launch.cwd === undefined ? {} : { cwd: launch.cwd }),
+      ...(launch.env === undefined ? {} : { env: launch.env }),
+      labels: { rig, agent, bead: hook.beadId, hookEpoch: String(hook.epoch) },
+    });
+  } catch (error) {
+    // Someone (the Daemon's restart, another Witness instance) started it meanwhile: adopt that.
+    if (error instanceof DriverError && error.code === 'EXISTS') {
+      ctx.survey(rig).invalidate();
+      return ensureSession(ctx, input);
+    }
+    throw error;
+  }
+  await model.polecats.markStarted(agent, epoch);
+  ctx.survey(rig).invalidate();
+  await driver.nudge(session, ctx.prime(agentContext));
+  ctx.emit({ type: 'polecat.spawned', agent, rig, beadId: hook.beadId, epoch, respawn });
+  return undefined;
+}
+
+/**
+ * A polecat as actor logic: ensures its session, then waits until stopped. Stopping the actor
+ * never stops the session (a Witness restart re-attaches to it); the session is stopped only by
+ * `done`, a dock, a warrant or a hang.
+ */
+export function polecatLogic(ctx: TownContext) {
+  return fromPromise<PolecatOutcome, PolecatInput>(async ({ input, signal }) => {
+    const outcome = await ensureSession(ctx, input);
+    if (outcome) return outcome;
+    if (signal.aborted) return 'stopped';
+    await new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    return 'stopped';
+  });
+}
+
+/** The child spec of a polecat under its Witness. */
+export function polecatSpec(
+  ctx: TownContext,
+  logic: ReturnType<typeof polecatLogic>,
+  agent: string,
+  rig: string,
+): ChildSpec {
+  const { timings } = ctx;
+  const session = sessionName(rig, polecatName(agent));
+  return {
+    id: `polecat-${polecatName(agent)}`,
+    logic,
+    input: { agent, rig },
+    // A polecat that ends normally (its work is done, the rig is parked, it was escalated) is
+    // not restarted; one that fails, or whose session dies or hangs, is.
+    restart: 'transient',
+    shutdown: 'brutal',
+    backoff: {
+      minMs: 1_000,
+      maxMs: Math.max(1_000, timings.surveyMs * 4),
+      factor: 2,
+      jitter: 0.1,
+      resetAfterMs: timings.spawnGraceMs * 2,
+    },
+    probes: {
+      liveness: {
+        // Two readings in a row: one hiccup of the driver does not restart a healthy agent.
+        check: async () => ctx.healthy(await ctx.survey(rig).status(session)),
+        periodMs: timings.surveyMs,
+        timeoutMs: Math.max(1_000, Math.floor(timings.surveyMs / 2)),
+        failureThreshold: 2,
+      },
+    },
+  };
+}

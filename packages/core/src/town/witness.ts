@@ -1,0 +1,170 @@
+import { type AnyActorRef, assign, fromPromise, setup } from 'xstate';
+import type { ChildSpec } from '../childSpec';
+import { SupervisorError } from '../errors';
+import {
+  deleteChild,
+  restartChild,
+  startChild,
+  terminateChild,
+  whichChildren,
+} from '../supervisorApi';
+import { supervisor } from '../supervisorLogic';
+import { polecatName, sessionName, type TownContext } from './context';
+import { polecatLogic, polecatSpec } from './polecat';
+
+/** The ping a Witness answers: when its watch last finished a survey, and when it started. */
+export interface WitnessPong {
+  startedAt: number;
+  lastSurveyAt: number | undefined;
+}
+
+interface WatchEvent {
+  type: 'PING' | 'SURVEY';
+  reply?: (pong: WitnessPong) => void;
+}
+
+/** The systemId of a rig's Witness supervisor. */
+export function witnessId(rig: string): string {
+  return `witness-${rig}`;
+}
+
+/**
+ * Makes the Witness's polecat children match the rig's hooks: an operational rig gets a polecat
+ * per hook; a parked rig keeps only those whose sessions are still running (in-flight work
+ * finishes, nothing new starts); a docked rig's Witness is stopped by the Deacon.
+ */
+async function reconcile(
+  ctx: TownContext,
+  rig: string,
+  witness: AnyActorRef,
+  logic: ReturnType<typeof polecatLogic>,
+): Promise<void> {
+  const record = await ctx.model.rigs.get(rig);
+  if (!record || record.state === 'docked') return;
+  const desired = new Map<string, string>();
+  for (const hook of await ctx.model.hooks.list({ rig })) {
+    const id = `polecat-${polecatName(hook.id)}`;
+    if (record.state === 'operational') desired.set(id, hook.id);
+    else if (
+      (await ctx.survey(rig).status(sessionName(rig, polecatName(hook.id)))).state === 'running'
+    )
+      desired.set(id, hook.id);
+  }
+  const current = new Map(
+    whichChildren(witness)
+      .filter((c) => c.id.startsWith('polecat-'))
+      .map((c) => [c.id, c]),
+  );
+  for (const [id, agent] of desired) {
+    const child = current.get(id);
+    try {
+      if (!child) await startChild(witness, polecatSpec(ctx, logic, agent, rig));
+      else if (child.state === 'stopped') await restartChild(witness, id);
+    } catch (error) {
+      // A child that changed state meanwhile is dealt with by the next survey.
+      if (!(error instanceof SupervisorError)) throw error;
+    }
+  }
+  for (const [id, child] of current) {
+    if (desired.has(id)) continue;
+    try {
+      if (child.state !== 'stopped') await terminateChild(witness, id);
+      await deleteChild(witness, id);
+    } catch (error) {
+      if (!(error instanceof SupervisorError)) throw error;
+    }
+  }
+}
+
+/**
+ * A rig's Witness: a supervisor whose `watch` child surveys the rig every `surveyMs` (and on
+ * demand), and whose polecat children each look after one hook's session. It answers the
+ * Deacon's pings with the time of its last completed survey, so a Witness that is stuck is found.
+ */
+export function witnessLogic(ctx: TownContext, rig: string) {
+  const polecat = polecatLogic(ctx);
+  const watch = setup({
+    types: {
+      context: {} as { startedAt: number; lastSurveyAt: number | undefined },
+      events: {} as WatchEvent,
+    },
+    actors: {
+      survey: fromPromise<void, undefined>(({ system }) =>
+        reconcile(ctx, rig, system.get(witnessId(rig)), polecat),
+      ),
+    },
+    delays: { survey: () => ctx.timings.surveyMs },
+  }).createMachine({
+    context: () => ({ startedAt: ctx.clock.now(), lastSurveyAt: undefined }),
+    initial: 'surveying',
+    on: {
+      PING: {
+        actions: ({ context, event }) =>
+          event.reply?.({ startedAt: context.startedAt, lastSurveyAt: context.lastSurveyAt }),
+      },
+    },
+    states: {
+      surveying: {
+        invoke: {
+          src: 'survey',
+          onDone: { target: 'waiting', actions: assign({ lastSurveyAt: () => ctx.clock.now() }) },
+          onError: {
+            target: 'waiting',
+            actions: ({ event }) =>
+              console.error(`[belfry] witness ${rig}: survey failed`, event.error),
+          },
+        },
+      },
+      waiting: {
+        after: { survey: 'surveying' },
+        on: { SURVEY: 'surveying' },
+      },
+    },
+  });
+  return supervisor({
+    strategy: 'one_for_one',
+    // Polecat restarts are many and independent; the respawn limit per bead stops loops.
+    maxRestarts: 1_000,
+    withinMs: 60_000,
+    children: [{ id: 'watch', logic: watch, systemId: `watch-${rig}`, shutdown: 'brutal' }],
+  });
+}
+
+/** Pings a Witness: healthy when it answers and has finished a survey recently. */
+async function pingWitness(ctx: TownContext, ref: AnyActorRef): Promise<boolean> {
+  const watch = whichChildren(ref).find((c) => c.id === 'watch')?.ref;
+  if (!watch) return false;
+  const pong = await new Promise<WitnessPong>((resolve) =>
+    watch.send({ type: 'PING', reply: resolve }),
+  );
+  const since = pong.lastSurveyAt ?? pong.startedAt;
+  return ctx.clock.now() - since <= 2 * ctx.timings.surveyMs + ctx.timings.witnessPingTimeoutMs;
+}
+
+/** The child spec of a rig's Witness under the Deacon. */
+export function witnessSpec(ctx: TownContext, rig: string): ChildSpec {
+  const { timings } = ctx;
+  return {
+    id: witnessId(rig),
+    logic: witnessLogic(ctx, rig),
+    systemId: witnessId(rig),
+    restart: 'permanent',
+    shutdown: 'infinity',
+    backoff: {
+      minMs: 1_000,
+      maxMs: timings.patrolIntervalMs,
+      factor: 2,
+      jitter: 0.1,
+      resetAfterMs: timings.patrolIntervalMs * 2,
+    },
+    probes: {
+      // Pinged once a patrol cycle; one unanswered ping is the cycle of grace, the second restarts it.
+      liveness: {
+        check: ({ ref }) => pingWitness(ctx, ref),
+        periodMs: timings.patrolIntervalMs,
+        timeoutMs: timings.witnessPingTimeoutMs,
+        failureThreshold: 2,
+      },
+    },
+  };
+}
