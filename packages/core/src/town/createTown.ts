@@ -399,8 +399,7 @@ export class Town {
         return;
       const molecule = await m.molecules.get(meta.molecule);
       if (
-        !molecule ||
-        molecule.status !== 'running' ||
+        molecule?.status !== 'running' ||
         molecule.epoch !== meta.epoch ||
         molecule.cursor !== meta.step
       )
