@@ -1,3 +1,4 @@
+export { createTestTown, type TestTown, type TestTownOptions } from './createTestTown';
 export { type DriverConformanceOptions, runDriverConformance } from './driverConformance';
 export { type EventRecorder, recordEvents } from './recordEvents';
 export { SimulatedClock, settle } from './SimulatedClock';
