@@ -3,7 +3,7 @@ import type { AnyActorRef } from 'xstate';
 import { type Clock, realClock } from '../Clock';
 import { checkSessionName } from '../driver/checks';
 import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
-import { StoreError } from '../errors';
+import { StoreError, SupervisorError } from '../errors';
 import type { SupervisorEventBus } from '../events';
 import type { GateEvaluator } from '../gate/GateEvaluator';
 import { describe, fail } from '../internal/validate';
@@ -13,7 +13,7 @@ import type { Convoy, Gate, LifecycleAction, LifecycleRequest, Rig } from '../mo
 import { createSupervisor, type Supervisor } from '../Supervisor';
 import { MemoryStore } from '../store/MemoryStore';
 import type { JsonValue } from '../store/Store';
-import { whichChildren } from '../supervisorApi';
+import { deleteChild, terminateChild, whichChildren } from '../supervisorApi';
 import type { ChildInfo } from '../types';
 import { mechanicalTriage } from './boot';
 import { createContext, sessionName, type TownContext } from './context';
@@ -420,9 +420,20 @@ export class Town {
         await slingStep({ ...this.ctx, model: m }, next);
     });
     this.ctx.emit({ type: 'polecat.done', agent, rig: polecat.rig, beadId: hook.beadId, status });
-    (this.root.actor.system.get(`watch-${polecat.rig}`) as AnyActorRef | undefined)?.send({
-      type: 'SURVEY',
-    });
+    // Retire the polecat's actor now (its session is gone on purpose); if the polecat got new
+    // work in the same transaction (a molecule's next step), the survey starts a fresh one.
+    const system = this.root.actor.system;
+    const witness = system.get(witnessId(polecat.rig)) as AnyActorRef | undefined;
+    const child = `polecat-${polecat.name}`;
+    if (witness && whichChildren(witness).some((c) => c.id === child)) {
+      try {
+        await terminateChild(witness, child);
+        await deleteChild(witness, child);
+      } catch (error) {
+        if (!(error instanceof SupervisorError)) throw error;
+      }
+    }
+    (system.get(`watch-${polecat.rig}`) as AnyActorRef | undefined)?.send({ type: 'SURVEY' });
   }
 
   /** Gates: create, list, and resolve (close by hand, as a person approving). */

@@ -130,8 +130,8 @@ export function polecatSpec(
     restart: 'transient',
     shutdown: 'brutal',
     backoff: {
-      minMs: 1_000,
-      maxMs: Math.max(1_000, timings.surveyMs * 4),
+      minMs: Math.min(1_000, timings.surveyMs),
+      maxMs: Math.max(timings.surveyMs, timings.surveyMs * 4),
       factor: 2,
       jitter: 0.1,
       resetAfterMs: timings.spawnGraceMs * 2,

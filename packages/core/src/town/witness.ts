@@ -151,7 +151,7 @@ export function witnessSpec(ctx: TownContext, rig: string): ChildSpec {
     restart: 'permanent',
     shutdown: 'infinity',
     backoff: {
-      minMs: 1_000,
+      minMs: Math.min(1_000, timings.patrolIntervalMs),
       maxMs: timings.patrolIntervalMs,
       factor: 2,
       jitter: 0.1,
