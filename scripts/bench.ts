@@ -19,7 +19,7 @@ export interface BenchRow {
   baseline: number;
   /** baseline ÷ belfry: how many times faster belfry is (above 1 is faster). */
   ratio: number;
-  unit: 'ms' | 'µs';
+  unit: 'ms' | 'µs' | 'MB';
 }
 
 export interface BenchSuite {

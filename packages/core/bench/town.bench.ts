@@ -1,0 +1,295 @@
+/**
+ * The town at scale, on the memory store and driver:
+ * - one full patrol with 100 rigs × 100 polecats, 100,000 open gates (1,000 due) and 10,000
+ *   convoys, and at a tenth of that; time per patrol and heap. Baseline: the same town and
+ *   patrol code on a store without secondary indexes (every query reads the whole collection,
+ *   as a JSON-file store would).
+ * - the Daemon's heap after 1,000,000 simulated heartbeats against after 1,000.
+ */
+import {
+  createTown,
+  type IndexQuery,
+  MemoryStore,
+  type Store,
+  type StoredRecord,
+  type StoreSchema,
+  type StoreTx,
+  timerGateType,
+  townSchema,
+} from '@belfry/core';
+import type { GateDecision, GateEvaluator } from '@belfry/core/gate';
+import { encodeEntry, queryBounds } from '@belfry/core/store';
+import { createMemoryDriver } from '@belfry/driver-memory';
+import { SimulatedClock } from '@belfry/testing';
+import type { BenchRow, BenchSuite } from '../../../scripts/bench';
+
+const QUICK = process.env.BELFRY_BENCH_QUICK === '1';
+const HOUR = 3_600_000;
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+function heapMb(): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
+/** A store with no secondary indexes: `find` reads every record of the collection. */
+class ScanStore implements Store {
+  readonly schema: StoreSchema = townSchema;
+  private readonly data = new Map<string, Map<string, StoredRecord>>();
+  private readonly seq = new Map<string, number>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  async schemaVersion(): Promise<number> {
+    return this.schema.version;
+  }
+  async close(): Promise<void> {}
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      const undo: Array<() => void> = [];
+      const col = (name: string) => {
+        let c = this.data.get(name);
+        if (!c) this.data.set(name, (c = new Map()));
+        return c;
+      };
+      const put = (name: string, id: string, record: StoredRecord | undefined) => {
+        const c = col(name);
+        const before = c.get(id);
+        undo.push(() => (before ? c.set(id, before) : c.delete(id)));
+        if (record) c.set(id, Object.freeze(structuredClone(record)));
+        else c.delete(id);
+      };
+      const tx: StoreTx = {
+        get: async <R extends StoredRecord>(c: string, id: string) =>
+          col(c).get(id) as R | undefined,
+        insert: async (c, r) => {
+          if (col(c).has(r.id)) throw new Error(`duplicate ${c}/${r.id}`);
+          put(c, r.id, r);
+        },
+        update: async (c, r) => {
+          if (!col(c).has(r.id)) throw new Error(`missing ${c}/${r.id}`);
+          put(c, r.id, r);
+        },
+        delete: async (c, id) => {
+          const had = col(c).has(id);
+          if (had) put(c, id, undefined);
+          return had;
+        },
+        find: async <R extends StoredRecord>(c: string, index: string, query?: IndexQuery) => {
+          const fn = this.schema.collections[c]?.indexes[index] as (
+            r: StoredRecord,
+          ) => readonly (readonly (string | number | boolean)[])[];
+          const { from, to } = queryBounds(query);
+          const hits: Array<[string, StoredRecord]> = [];
+          for (const record of col(c).values()) {
+            for (const key of fn(record)) {
+              const entry = encodeEntry(key, record.id);
+              if (entry >= from && entry <= to) hits.push([entry, record]);
+            }
+          }
+          hits.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+          if (query?.reverse) hits.reverse();
+          return hits.slice(0, query?.limit ?? hits.length).map(([, r]) => r as R);
+        },
+        count: async (c, index, query) => (await tx.find(c, index, query)).length,
+        nextSequence: async (name) => {
+          const before = this.seq.get(name);
+          undo.push(() =>
+            before === undefined ? this.seq.delete(name) : this.seq.set(name, before),
+          );
+          const next = (before ?? 0) + 1;
+          this.seq.set(name, next);
+          return next;
+        },
+      };
+      try {
+        return await fn(tx);
+      } catch (error) {
+        for (const u of undo.reverse()) u();
+        throw error;
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+const timer: GateEvaluator = {
+  ...timerGateType,
+  async evaluate(gates, { now }) {
+    const out = new Map<string, GateDecision>();
+    for (const g of gates) {
+      const due = g.createdAt + (g.spec.durationMs as number);
+      out.set(g.id, now >= due ? { kind: 'close' } : { kind: 'pending', nextCheckAt: due });
+    }
+    return out;
+  },
+};
+
+interface Shape {
+  rigs: number;
+  polecats: number;
+  gates: number;
+  due: number;
+  convoys: number;
+}
+
+const FULL: Shape = QUICK
+  ? { rigs: 10, polecats: 10, gates: 10_000, due: 100, convoys: 1_000 }
+  : { rigs: 100, polecats: 100, gates: 100_000, due: 1_000, convoys: 10_000 };
+const TENTH: Shape = {
+  rigs: FULL.rigs / 10,
+  polecats: FULL.polecats,
+  gates: FULL.gates / 10,
+  due: FULL.due,
+  convoys: FULL.convoys / 10,
+};
+
+/** Builds a steady town of this shape, then times one heartbeat-triggered patrol. */
+async function patrol(shape: Shape, store: Store): Promise<{ ms: number; heap: number }> {
+  const clock = new SimulatedClock(1_700_000_000_000);
+  const driver = createMemoryDriver({ clock, defaultGraceMs: 0 });
+  const rigs = Array.from({ length: shape.rigs }, (_, i) => `rig${i}`);
+  const town = createTown({
+    store,
+    driver,
+    clock,
+    rigs,
+    gates: [timer],
+    timings: {
+      heartbeatMs: 10 * HOUR,
+      patrolIntervalMs: 20 * HOUR,
+      surveyMs: 10 * HOUR,
+      spawnGraceMs: HOUR,
+      staleAfterMs: 100 * HOUR,
+      convoyStallMs: 2 * HOUR,
+    },
+  });
+  const m = town.model;
+  for (const rig of rigs) await m.rigs.create({ name: rig });
+  for (const rig of rigs) {
+    for (let p = 0; p < shape.polecats; p++) {
+      const bead = await m.beads.create({ title: `work ${p}`, rig });
+      await m.polecats.sling(bead.id, rig, { names: [] });
+    }
+  }
+  // Convoys: one bead each; a few finished, a few stalled.
+  for (let c = 0; c < shape.convoys; c++) {
+    const bead = await m.beads.create({ title: `tracked ${c}` });
+    await m.convoys.create({ title: `convoy ${c}`, beadIds: [bead.id] });
+    if (c < 10) await m.beads.setStatus(bead.id, 'done');
+  }
+  for (let g = 0; g < shape.gates; g++) {
+    await m.gates.create({
+      type: 'timer',
+      spec: { durationMs: g < shape.due ? 1_000 : 1_000 * HOUR + g },
+    });
+  }
+  let finished = 0;
+  town.events.on('patrol.finished', () => {
+    finished++;
+  });
+  await town.start();
+  // Let the first patrol start the witnesses and the witnesses spawn every session.
+  for (let i = 0; i < 200 && finished < 1; i++) await clock.advance(1_000);
+  for (let i = 0; i < 50; i++) await clock.advance(1_000);
+  clock.advanceSync(3 * HOUR);
+  await clock.advance(0);
+  const before = finished;
+  const t0 = performance.now();
+  town.wake();
+  while (finished === before) await new Promise((r) => setImmediate(r));
+  const ms = performance.now() - t0;
+  const heap = heapMb();
+  town.kill();
+  return { ms, heap };
+}
+
+/** The Daemon's heap after `beats` heartbeats (its tick and lifecycle worker; no patrols). */
+async function daemonHeap(beats: number): Promise<number> {
+  const clock = new SimulatedClock(0);
+  const town = createTown({
+    driver: createMemoryDriver({ clock }),
+    clock,
+    // Patrols far apart: this measures the Daemon, not the Deacon's digests.
+    timings: { heartbeatMs: 1_000, patrolIntervalMs: 1_000_000_000_000 },
+  });
+  await town.start();
+  await clock.advance(0);
+  const chunk = 1_000;
+  for (let done = 0; done < beats; done += chunk) {
+    clock.advanceSync(chunk * 1_000);
+    await clock.advance(0);
+  }
+  const heap = heapMb();
+  town.kill();
+  return heap;
+}
+
+const suite: BenchSuite = {
+  name: 'town: patrol and daemon',
+  baseline: 'the same town on a store without secondary indexes; the daemon after 1,000 heartbeats',
+  async run(progress) {
+    const rows: BenchRow[] = [];
+    for (const shape of [TENTH, FULL]) {
+      const size = shape.rigs * shape.polecats;
+      progress(
+        `patrol: ${shape.rigs} rigs × ${shape.polecats} polecats, ${shape.gates.toLocaleString('en-US')} gates, ${shape.convoys.toLocaleString('en-US')} convoys (indexed, then scanning)`,
+      );
+      const indexed = await patrol(shape, new MemoryStore());
+      const scanned = await patrol(shape, new ScanStore());
+      rows.push({
+        name: 'one full patrol (polecats)',
+        size,
+        belfry: indexed.ms,
+        baseline: scanned.ms,
+        ratio: scanned.ms / indexed.ms,
+        unit: 'ms',
+      });
+      rows.push({
+        name: 'heap with the town loaded (polecats)',
+        size,
+        belfry: indexed.heap,
+        baseline: scanned.heap,
+        ratio: scanned.heap / indexed.heap,
+        unit: 'MB',
+      });
+    }
+    const beats = QUICK ? 100_000 : 1_000_000;
+    progress(`daemon heap: 1,000 heartbeats, then ${beats.toLocaleString('en-US')}`);
+    const small = await daemonHeap(1_000);
+    const big = await daemonHeap(beats);
+    rows.push({
+      name: 'daemon heap after N heartbeats (baseline: after 1,000)',
+      size: beats,
+      belfry: big,
+      baseline: small,
+      ratio: small / big,
+      unit: 'MB',
+    });
+    return rows;
+  },
+  summary(rows) {
+    const p = rows.filter((r) => r.name === 'one full patrol (polecats)');
+    const d = rows.find((r) => r.name.startsWith('daemon heap'));
+    const lines: string[] = [];
+    if (p.length === 2) {
+      const [a, b] = p as [BenchRow, BenchRow];
+      lines.push(
+        `10× the town (rigs, gates, convoys) costs the patrol ${(b.belfry / a.belfry).toFixed(1)}×; without indexes ${(b.baseline / a.baseline).toFixed(1)}×`,
+      );
+    }
+    if (d)
+      lines.push(
+        `daemon heap: ${d.baseline.toFixed(1)} MB after 1,000 heartbeats, ${d.belfry.toFixed(1)} MB after ${d.size.toLocaleString('en-US')} (growth ${(d.belfry - d.baseline).toFixed(1)} MB)`,
+      );
+    lines.push('heap rows: "baseline ÷ belfry" near 1 means no growth');
+    return lines;
+  },
+};
+
+export default suite;
