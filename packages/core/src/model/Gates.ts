@@ -182,10 +182,10 @@ export class Gates {
   }
 
   /**
-   * Records an escalation on an open gate (it stays open). The same reason as the last
-   * escalation only bumps its count: one incident, one record.
+   * Records an escalation on an open gate (it stays open). Each reason is recorded once: a
+   * reason already on the gate only bumps its count and `lastAt`. One incident, one record.
    *
-   * @returns the gate, and whether this reason is new.
+   * @returns the gate, and whether this reason is new on it.
    */
   async escalate(
     id: string,
@@ -195,14 +195,17 @@ export class Gates {
     return this.ctx.run(async (tx) => {
       const gate = await this.requireOpen(tx, id, 'escalate');
       const now = this.ctx.now();
-      const last = gate.escalations[gate.escalations.length - 1];
-      const isNew = last?.reason !== why;
-      const escalation: GateEscalation = isNew
-        ? { reason: why, firstAt: now, lastAt: now, count: 1 }
-        : { ...(last as GateEscalation), lastAt: now, count: (last as GateEscalation).count + 1 };
+      // One entry per reason: a reason already recorded (not only the last) is counted, so the
+      // list stays bounded however often conditions alternate.
+      const index = gate.escalations.findIndex((e) => e.reason === why);
+      const isNew = index < 0;
+      const before = isNew ? undefined : (gate.escalations[index] as GateEscalation);
+      const escalation: GateEscalation = before
+        ? { ...before, lastAt: now, count: before.count + 1 }
+        : { reason: why, firstAt: now, lastAt: now, count: 1 };
       const escalations = isNew
         ? [...gate.escalations, escalation]
-        : [...gate.escalations.slice(0, -1), escalation];
+        : gate.escalations.map((e, i) => (i === index ? escalation : e));
       const updated: Gate = { ...gate, escalations };
       await tx.update(COLLECTION, updated);
       return { gate: updated, escalation, isNew };

@@ -49,7 +49,7 @@ export interface Hook {
   readonly epoch: number;
 }
 
-/** One escalation of a gate; a repeat of the same reason updates it instead of adding another. */
+/** One escalation reason of a gate; a repeat of a recorded reason updates it instead of adding another. */
 export interface GateEscalation {
   readonly reason: string;
   readonly firstAt: number;

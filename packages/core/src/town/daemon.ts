@@ -126,6 +126,8 @@ export function pollerLogic(ctx: TownContext, poller: Poller) {
         signal: abort.signal,
         ...(rig === undefined ? {} : { rig }),
       });
+      // It works again: an earlier failure is over, and a later one is a new incident.
+      await ctx.model.reports.resolve(`poller:${poller.name}${rig === undefined ? '' : `:${rig}`}`);
     } catch (cause) {
       const error = cause instanceof Error ? cause : new Error(String(cause));
       ctx.emit({

@@ -269,6 +269,10 @@ async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
           code: 'EVALUATOR_FAILED',
           message: `the ${type} gate evaluator did not return a Map of decisions`,
         });
+      // It answers again: its earlier outage is over, and a later one is a new incident.
+      for (const code of ['TIMEOUT', 'EVALUATOR_FAILED', 'NO_EVALUATOR']) {
+        await ctx.model.reports.resolve(`gate-evaluator:${type}:${code}`);
+      }
     } catch (cause) {
       // Only this evaluator's gates are affected: they stay open and are looked at again later.
       const error =
@@ -474,7 +478,7 @@ async function checkConvoys(ctx: TownContext): Promise<JsonObject> {
   for (const convoy of closed) {
     ctx.emit({ type: 'convoy.closed', convoyId: convoy.id });
     await ctx.report({
-      incidentKey: `convoy-closed:${convoy.id}`,
+      incidentKey: `convoy-closed:${convoy.id}:${convoy.closedAt}`,
       severity: 'info',
       title: `convoy ${convoy.id} landed: ${convoy.title}`,
       details: { convoyId: convoy.id, beads: convoy.beadIds.length },
