@@ -53,7 +53,10 @@ class ScanStore implements Store {
       const undo: Array<() => void> = [];
       const col = (name: string) => {
         let c = this.data.get(name);
-        if (!c) this.data.set(name, (c = new Map()));
+        if (!c) {
+          c = new Map();
+          this.data.set(name, c);
+        }
         return c;
       };
       const put = (name: string, id: string, record: StoredRecord | undefined) => {

@@ -7,7 +7,7 @@ import {
   type TownModel,
   type TownOptions,
 } from '@belfry/core';
-import type { SessionStatus } from '@belfry/core/driver';
+import type { SessionDriver, SessionStatus } from '@belfry/core/driver';
 import { createMemoryDriver, type MemoryDriver } from '@belfry/driver-memory';
 import { SimulatedClock } from './SimulatedClock';
 
@@ -17,6 +17,12 @@ export type TestTownOptions = Omit<TownOptions, 'driver' | 'clock' | 'store'> & 
   store?: Store;
   /** @defaultValue a new MemoryDriver on the clock (pass one to keep sessions across towns) */
   driver?: MemoryDriver;
+  /**
+   * Puts a driver of your own between the town and the memory driver (to inject faults or record
+   * calls); the helpers (`crash`, `hang`, `session`) still act on the memory driver behind it.
+   * @defaultValue the town uses the memory driver directly
+   */
+  wrapDriver?: (driver: MemoryDriver) => SessionDriver;
   /** @defaultValue a new SimulatedClock at 1_700_000_000_000 */
   clock?: SimulatedClock;
   /** @defaultValue ['api'] */
@@ -84,6 +90,7 @@ export async function createTestTown(options: TestTownOptions = {}): Promise<Tes
   const {
     store: givenStore,
     driver: givenDriver,
+    wrapDriver,
     clock: givenClock,
     start = true,
     rigs = ['api'],
@@ -92,7 +99,13 @@ export async function createTestTown(options: TestTownOptions = {}): Promise<Tes
   const clock = givenClock ?? new SimulatedClock(1_700_000_000_000);
   const driver = givenDriver ?? createMemoryDriver({ clock });
   const store = givenStore ?? new MemoryStore();
-  const town = createTown({ ...rest, rigs, store, driver, clock });
+  const town = createTown({
+    ...rest,
+    rigs,
+    store,
+    driver: wrapDriver ? wrapDriver(driver) : driver,
+    clock,
+  });
   const events: TownEvent[] = [];
   town.events.on('*', (e) => events.push(e));
   const t: TestTown = {

@@ -48,9 +48,11 @@ export const DEFAULT_TIMINGS: Readonly<TownTimings> = Object.freeze({
   stopGraceMs: 10_000,
 });
 
-/** Deacon restarts within this window that make a crash loop. */
+/** Deacon restarts within this window make a crash loop… */
 const CRASH_LOOP_RESTARTS = 5;
 const CRASH_LOOP_WINDOW_MS = 900_000;
+/** …which ends once the Deacon has gone this long without a restart. */
+const CRASH_LOOP_QUIET_MS = 1_800_000;
 
 const OPTION_KEYS = [
   'store',
@@ -170,6 +172,7 @@ export class Town {
   private readonly root: Supervisor;
   private readonly rigNames: readonly string[];
   private readonly deaconRestarts: number[] = [];
+  private crashLoopSince: number | undefined;
   private started = false;
 
   /** @param options - see {@link TownOptions}. @throws ConfigError for bad options. */
@@ -224,12 +227,14 @@ export class Town {
           logic: deaconLogic(ctx),
           systemId: 'deacon',
           shutdown: 'infinity',
+          // Gas Town's measured policy: 30 s doubling to 10 min, reset after 30 min up. By
+          // the time five restarts make a crash loop, restarts are at the maximum.
           backoff: {
-            minMs: 1_000,
+            minMs: 30_000,
             maxMs: 600_000,
             factor: 2,
             jitter: 0.1,
-            resetAfterMs: 1_800_000,
+            resetAfterMs: CRASH_LOOP_QUIET_MS,
           },
         },
         { id: 'lifecycle', logic: lifecycleLogic(ctx), systemId: 'lifecycle', shutdown: 'brutal' },
@@ -242,7 +247,14 @@ export class Town {
       ],
     });
     this.supervision.on('child.restarting', (e) => {
-      if (e.supervisor === 'town' && e.childId === 'deacon') this.deaconRestarts.push(e.at);
+      if (e.supervisor !== 'town' || e.childId !== 'deacon') return;
+      this.deaconRestarts.push(e.at);
+      while ((this.deaconRestarts[0] as number) <= e.at - CRASH_LOOP_WINDOW_MS)
+        this.deaconRestarts.shift();
+      if (this.crashLoopSince === undefined && this.deaconRestarts.length >= CRASH_LOOP_RESTARTS) {
+        this.crashLoopSince = e.at;
+        void this.checkCrashLoop();
+      }
     });
     this.supervision.on('child.unhealthy', (e) => {
       if (e.supervisor !== 'town/deacon' || !e.childId.startsWith('witness-')) return;
@@ -523,11 +535,16 @@ export class Town {
     };
   }
 
+  /**
+   * In a crash loop from the fifth Deacon restart within 15 min until the Deacon has gone 30 min
+   * without a restart: however far apart the backoff spreads the restarts, a Deacon that keeps
+   * failing stays in it.
+   */
   private inCrashLoop(): boolean {
-    const since = this.clock.now() - CRASH_LOOP_WINDOW_MS;
-    while (this.deaconRestarts.length > 0 && (this.deaconRestarts[0] as number) <= since)
-      this.deaconRestarts.shift();
-    return this.deaconRestarts.length >= CRASH_LOOP_RESTARTS;
+    if (this.crashLoopSince === undefined) return false;
+    const last = this.deaconRestarts[this.deaconRestarts.length - 1] ?? this.crashLoopSince;
+    if (this.clock.now() - last >= CRASH_LOOP_QUIET_MS) this.crashLoopSince = undefined;
+    return this.crashLoopSince !== undefined;
   }
 
   private async checkCrashLoop(): Promise<void> {
@@ -535,7 +552,7 @@ export class Town {
       await this.ctx.report({
         incidentKey: 'deacon-crash-loop',
         severity: 'critical',
-        title: `the deacon restarted ${this.deaconRestarts.length} times within ${CRASH_LOOP_WINDOW_MS / 60_000} min; restarts are slowed down`,
+        title: `the deacon is in a crash loop: ${CRASH_LOOP_RESTARTS} or more restarts within ${CRASH_LOOP_WINDOW_MS / 60_000} min; it is restarted at most every ${600_000 / 60_000} min until it stays up`,
         source: 'daemon',
       });
     } else {

@@ -52,7 +52,12 @@ async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<Js
     await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
     ctx.survey(polecat.rig).invalidate();
   }
-  const outcome = await ensureSession(ctx, { agent, rig: polecat.rig });
+  // An operator's restart is not the bead's fault: it does not count against its respawn limit.
+  const outcome = await ensureSession(
+    ctx,
+    { agent, rig: polecat.rig },
+    { countRespawn: request.action !== 'restart' },
+  );
   const status = await driver.status(session);
   return { session, outcome: outcome ?? 'running', epoch: status.epoch ?? null };
 }

@@ -18,8 +18,12 @@ import { witnessId, witnessSpec } from './witness';
 // biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
 type System = ActorSystem<any>;
 
-/** The patrol molecule's name and steps. */
+/** The patrol molecule's formula name. */
 export const PATROL = 'deacon-patrol';
+/**
+ * The patrol's steps, in order. Each is recorded on the patrol molecule as it finishes, so a
+ * Deacon restarted mid-patrol resumes at the step it was on.
+ */
 export const PATROL_STEPS = [
   'witnesses',
   'gates',
@@ -175,8 +179,14 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
       started.push(rig.id);
       continue;
     }
-    if (child.state === 'running')
+    // A Witness up for two patrol cycles has answered its pings (a silent one is restarted
+    // within two): only then is an unresponsive-witness incident over.
+    if (
+      child.state === 'running' &&
+      now - (child.startedAt ?? now) >= 2 * ctx.timings.patrolIntervalMs
+    ) {
       await ctx.model.reports.resolve(`witness-unresponsive:${rig.id}`);
+    }
     // Hooked work in an operational rig whose sessions all stayed down past the spawn grace.
     if (
       rig.state === 'operational' &&

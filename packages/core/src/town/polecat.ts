@@ -25,6 +25,7 @@ export interface PolecatInput {
 export async function ensureSession(
   ctx: TownContext,
   input: PolecatInput,
+  options: { countRespawn?: boolean } = {},
 ): Promise<PolecatOutcome | undefined> {
   const { model, driver, timings } = ctx;
   const { agent, rig } = input;
@@ -38,6 +39,18 @@ export async function ensureSession(
       // Adopt it: after a restart of the Witness or the town, the session is the truth. A
       // parked rig's in-flight work is left to finish even when it looks stale.
       const polecat = await model.polecats.get(agent);
+      if (
+        status.epoch !== undefined &&
+        polecat?.spawnEpoch === status.epoch &&
+        polecat.spawnStartedAt === undefined
+      ) {
+        // Our own spawn, cut off after the session started: finish it (prime, then record).
+        const bead = await model.beads.require(hook.beadId);
+        await driver.nudge(session, ctx.prime({ polecat, bead, session }));
+        await model.polecats.markStarted(agent, status.epoch);
+        ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
+        return undefined;
+      }
       if (status.epoch !== undefined && polecat?.spawnEpoch !== status.epoch)
         await model.polecats.markStarted(agent, status.epoch);
       ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
@@ -48,7 +61,7 @@ export async function ensureSession(
   }
   if (rigRecord.state !== 'operational') return 'rig-not-operational';
   const { epoch, respawn } = await model.polecats.beginSpawn(agent, hook.beadId);
-  if (respawn) {
+  if (respawn && options.countRespawn !== false) {
     const respawns = await model.respawns.increment(hook.beadId);
     if (respawns > timings.maxRespawns) {
       await model.hooks.detach(agent, { status: 'blocked' });
@@ -84,13 +97,15 @@ export async function ensureSession(
     // Someone (the Daemon's restart, another Witness instance) started it meanwhile: adopt that.
     if (error instanceof DriverError && error.code === 'EXISTS') {
       ctx.survey(rig).invalidate();
-      return ensureSession(ctx, input);
+      return ensureSession(ctx, input, options);
     }
     throw error;
   }
-  await model.polecats.markStarted(agent, epoch);
   ctx.survey(rig).invalidate();
+  // Prime before recording the start: a crash in between primes again on adoption (at least
+  // once), where the other order could leave an agent never primed.
   await driver.nudge(session, ctx.prime(agentContext));
+  await model.polecats.markStarted(agent, epoch);
   ctx.emit({ type: 'polecat.spawned', agent, rig, beadId: hook.beadId, epoch, respawn });
   return undefined;
 }

@@ -202,7 +202,11 @@ export interface TownStatus {
   deacon: {
     state: string | undefined;
     restarts: number;
-    /** Restarted `crashLoopRestarts` times within `crashLoopWindowMs`: restarts are slowed to the backoff's maximum. */
+    /**
+     * In a crash loop: restarted 5 times within 15 min, and not yet 30 min without a restart.
+     * The Deacon's restarts back off from 30 s doubling to 10 min, so in a crash loop they are
+     * at (or near) the 10 min maximum.
+     */
     crashLoop: boolean;
     lastPatrolAt: number | undefined;
   };
