@@ -44,7 +44,9 @@ export interface TestTown {
   advance(ms: number): Promise<void>;
   /**
    * Advances time in steps until an event of `type` (matching `where`) arrives after the call,
-   * and returns it; fails after `withinMs` of simulated time with the events seen.
+   * and returns it; fails after `withinMs` of simulated time with the events seen. `since` (an
+   * index into `events`) also looks at earlier events: `since: 0` finds one that happened while
+   * the town started.
    */
   next<T extends TownEvent['type']>(
     type: T,
@@ -52,6 +54,7 @@ export interface TestTown {
       where?: (event: Extract<TownEvent, { type: T }>) => boolean;
       withinMs?: number;
       stepMs?: number;
+      since?: number;
     },
   ): Promise<Extract<TownEvent, { type: T }>>;
   /** Creates a bead in `rig` (default the first rig) and slings it there. */
@@ -116,8 +119,15 @@ export async function createTestTown(options: TestTownOptions = {}): Promise<Tes
     store,
     events,
     advance: (ms) => clock.advance(ms),
-    async next(type, { where, withinMs = 600_000, stepMs = 1_000 } = {}) {
-      const from = events.length;
+    async next(type, { where, withinMs = 600_000, stepMs = 1_000, since } = {}) {
+      if (
+        since !== undefined &&
+        (!Number.isSafeInteger(since) || since < 0 || since > events.length)
+      )
+        throw new RangeError(
+          `next: since must be an index into events (0 to ${events.length}); got ${since}`,
+        );
+      const from = since ?? events.length;
       const found = () =>
         events
           .slice(from)
@@ -138,7 +148,7 @@ export async function createTestTown(options: TestTownOptions = {}): Promise<Tes
               .slice(-20)
               .join(', ') || 'none';
           throw new Error(
-            `no ${type} event within ${withinMs} ms of simulated time; events seen since the call: ${seen}`,
+            `no ${type} event within ${withinMs} ms of simulated time; events seen since ${since === undefined ? 'the call' : `index ${since}`}: ${seen}`,
           );
         }
         await clock.advance(stepMs);

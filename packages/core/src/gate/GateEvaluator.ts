@@ -28,17 +28,26 @@ export interface GateEvaluationContext {
  * The Deacon calls `evaluate` with every due gate of the type at once, bounded by a timeout and
  * an abort signal. Gates missing from the returned map stay pending. An evaluator that throws,
  * rejects or hangs affects only its own gates: they stay open, and one escalation per incident
- * is reported. Every evaluator passes `runGateConformance` from `@belfry/testing`.
+ * is reported once.
  *
  * @example
  * ```ts
+ * import { existsSync } from 'node:fs';
+ * import { ConfigError } from '@belfry/core';
+ *
  * const fileGate: GateEvaluator = {
  *   type: 'file',
- *   validate: (spec) => ({ path: String((spec as { path: string }).path) }),
+ *   validate(spec) {
+ *     const path = (spec as { path?: unknown } | null)?.path;
+ *     if (typeof path !== 'string' || path === '')
+ *       throw new ConfigError({ code: 'INVALID_OPTION', path: 'spec.path', message: 'spec.path must be a non-empty string' });
+ *     return { path };
+ *   },
  *   async evaluate(gates) {
- *     const out = new Map<string, GateDecision>();
- *     for (const g of gates) out.set(g.id, existsSync(g.spec.path as string) ? { kind: 'close' } : { kind: 'pending' });
- *     return out;
+ *     const decisions = new Map<string, GateDecision>();
+ *     for (const g of gates)
+ *       decisions.set(g.id, existsSync(g.spec.path as string) ? { kind: 'close' } : { kind: 'pending' });
+ *     return decisions;
  *   },
  * };
  * ```
