@@ -4,6 +4,7 @@
  *
  *   npm run bench            # table
  *   npm run bench -- --json  # the same rows as JSON
+ *   npm run bench -- town    # only the suites whose file name contains `town`
  */
 import { readdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -20,6 +21,8 @@ export interface BenchRow {
   /** baseline ÷ belfry: how many times faster belfry is (above 1 is faster). */
   ratio: number;
   unit: 'ms' | 'µs' | 'MB';
+  /** What else a reader needs to judge the figure (shown in the suite's summary and the JSON). */
+  note?: string;
 }
 
 export interface BenchSuite {
@@ -32,6 +35,8 @@ export interface BenchSuite {
 }
 
 const json = process.argv.includes('--json');
+// `npm run bench -- town store`: only the suites whose file name contains one of the words.
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const root = resolve(import.meta.dirname, '..');
 const progress = (message: string) => process.stderr.write(`  … ${message}\n`);
 
@@ -44,7 +49,8 @@ for (const pkg of readdirSync(join(root, 'packages'))) {
     continue;
   }
   for (const f of entries)
-    if (f.endsWith('.bench.ts')) files.push(join(root, 'packages', pkg, 'bench', f));
+    if (f.endsWith('.bench.ts') && (only.length === 0 || only.some((w) => f.includes(w))))
+      files.push(join(root, 'packages', pkg, 'bench', f));
 }
 
 const all: Array<{ suite: BenchSuite; rows: BenchRow[] }> = [];

@@ -169,10 +169,17 @@ async function patrol(shape: Shape, store: Store): Promise<{ ms: number; heap: n
       surveyMs: 10 * HOUR,
       spawnGraceMs: HOUR,
       staleAfterMs: 100 * HOUR,
-      convoyStallMs: 2 * HOUR,
+      convoyStallMs: 4 * HOUR,
     },
   });
   const m = town.model;
+  // Ten convoys that will have made no progress for longer than convoyStallMs at the measured
+  // patrol; every other convoy is younger than that.
+  for (let c = 0; c < 10; c++) {
+    const bead = await m.beads.create({ title: `stalled ${c}` });
+    await m.convoys.create({ title: `stalled convoy ${c}`, beadIds: [bead.id] });
+  }
+  clock.advanceSync(3 * HOUR);
   for (const rig of rigs) await m.rigs.create({ name: rig });
   for (const rig of rigs) {
     for (let p = 0; p < shape.polecats; p++) {
@@ -180,11 +187,13 @@ async function patrol(shape: Shape, store: Store): Promise<{ ms: number; heap: n
       await m.polecats.sling(bead.id, rig, { names: [] });
     }
   }
-  // Convoys: one bead each; a few finished, a few stalled.
-  for (let c = 0; c < shape.convoys; c++) {
+  // Convoys: one bead each; ten stalled (above), ten whose bead finishes just before the
+  // measured patrol (which closes them).
+  const finishing: string[] = [];
+  for (let c = 10; c < shape.convoys; c++) {
     const bead = await m.beads.create({ title: `tracked ${c}` });
     await m.convoys.create({ title: `convoy ${c}`, beadIds: [bead.id] });
-    if (c < 10) await m.beads.setStatus(bead.id, 'done');
+    if (c < 20) finishing.push(bead.id);
   }
   for (let g = 0; g < shape.gates; g++) {
     await m.gates.create({
@@ -202,6 +211,7 @@ async function patrol(shape: Shape, store: Store): Promise<{ ms: number; heap: n
   for (let i = 0; i < 50; i++) await clock.advance(1_000);
   clock.advanceSync(3 * HOUR);
   await clock.advance(0);
+  for (const id of finishing) await m.beads.setStatus(id, 'done');
   const before = finished;
   const t0 = performance.now();
   town.wake();
@@ -212,14 +222,22 @@ async function patrol(shape: Shape, store: Store): Promise<{ ms: number; heap: n
   return { ms, heap };
 }
 
-/** The Daemon's heap after `beats` heartbeats (its tick and lifecycle worker; no patrols). */
-async function daemonHeap(beats: number): Promise<number> {
+/**
+ * The Daemon's heap after `beats` heartbeats: its tick, its lifecycle worker and the patrols the
+ * heartbeats trigger (their digests are pruned to `keepPatrolDigests`).
+ */
+async function daemonHeap(
+  beats: number,
+): Promise<{ heap: number; patrols: number; digests: number }> {
   const clock = new SimulatedClock(0);
   const town = createTown({
     driver: createMemoryDriver({ clock }),
     clock,
-    // Patrols far apart: this measures the Daemon, not the Deacon's digests.
     timings: { heartbeatMs: 1_000, patrolIntervalMs: 1_000_000_000_000 },
+  });
+  let patrols = 0;
+  town.events.on('patrol.finished', () => {
+    patrols++;
   });
   await town.start();
   await clock.advance(0);
@@ -229,8 +247,9 @@ async function daemonHeap(beats: number): Promise<number> {
     await clock.advance(0);
   }
   const heap = heapMb();
+  const digests = (await town.model.beads.list({ status: 'done' })).length;
   town.kill();
-  return heap;
+  return { heap, patrols, digests };
 }
 
 const suite: BenchSuite = {
@@ -262,23 +281,27 @@ const suite: BenchSuite = {
         unit: 'MB',
       });
     }
-    const beats = QUICK ? 100_000 : 1_000_000;
-    progress(`daemon heap: 1,000 heartbeats, then ${beats.toLocaleString('en-US')}`);
+    const sizes = QUICK ? [10_000, 100_000] : [100_000, 1_000_000];
+    progress(
+      `daemon heap: 1,000 heartbeats, then ${sizes.map((n) => n.toLocaleString('en-US')).join(' and ')}`,
+    );
     const small = await daemonHeap(1_000);
-    const big = await daemonHeap(beats);
-    rows.push({
-      name: 'daemon heap after N heartbeats (baseline: after 1,000)',
-      size: beats,
-      belfry: big,
-      baseline: small,
-      ratio: small / big,
-      unit: 'MB',
-    });
+    for (const beats of sizes) {
+      const big = await daemonHeap(beats);
+      rows.push({
+        name: 'daemon heap after N heartbeats (baseline: after 1,000)',
+        size: beats,
+        belfry: big.heap,
+        baseline: small.heap,
+        ratio: small.heap / big.heap,
+        unit: 'MB',
+        note: `${big.patrols.toLocaleString('en-US')} patrols ran, ${big.digests} digests kept`,
+      });
+    }
     return rows;
   },
   summary(rows) {
     const p = rows.filter((r) => r.name === 'one full patrol (polecats)');
-    const d = rows.find((r) => r.name.startsWith('daemon heap'));
     const lines: string[] = [];
     if (p.length === 2) {
       const [a, b] = p as [BenchRow, BenchRow];
@@ -286,9 +309,9 @@ const suite: BenchSuite = {
         `10× the town (rigs, gates, convoys) costs the patrol ${(b.belfry / a.belfry).toFixed(1)}×; without indexes ${(b.baseline / a.baseline).toFixed(1)}×`,
       );
     }
-    if (d)
+    for (const d of rows.filter((r) => r.name.startsWith('daemon heap')))
       lines.push(
-        `daemon heap: ${d.baseline.toFixed(1)} MB after 1,000 heartbeats, ${d.belfry.toFixed(1)} MB after ${d.size.toLocaleString('en-US')} (growth ${(d.belfry - d.baseline).toFixed(1)} MB)`,
+        `daemon heap: ${d.baseline.toFixed(1)} MB after 1,000 heartbeats, ${d.belfry.toFixed(1)} MB after ${d.size.toLocaleString('en-US')} (growth ${(d.belfry - d.baseline).toFixed(1)} MB; ${d.note ?? ''})`,
       );
     lines.push('heap rows: "baseline ÷ belfry" near 1 means no growth');
     return lines;

@@ -1,4 +1,4 @@
-import { ConfigError, createTownModel, type Molecule } from '@belfry/core';
+import { type Bead, ConfigError, createTownModel, type Molecule } from '@belfry/core';
 import { SimulatedClock } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
 import {
@@ -545,6 +545,72 @@ describe('Molecules', () => {
         () => town.model.molecules.squash(run.id, { summary: '' }),
         'options.summary',
       );
+    });
+  });
+
+  describe('pruneDigests', () => {
+    /** Runs a one-step molecule named `name` to its digest, `gapMs` after the previous one. */
+    async function digestOf(town: TestTown, name: string, gapMs = 10) {
+      town.clock.advanceSync(gapMs);
+      const run = await running(town, [{ name: 'only' }], name);
+      await town.model.molecules.completeStep(run.id, { step: 0, epoch: 1 });
+      return town.model.molecules.squash(run.id, { summary: `${name} done` });
+    }
+
+    it('keeps the newest digests of that molecule name and deletes the older ones', async () => {
+      const town = makeTown();
+      const patrols: Bead[] = [];
+      for (let i = 0; i < 5; i++) patrols.push(await digestOf(town, 'patrol'));
+      const other = await digestOf(town, 'release');
+      const plain = await town.model.beads.create({ title: 'not a digest', labels: ['digest'] });
+
+      expect(await town.model.molecules.pruneDigests('patrol', { keep: 2 })).toBe(3);
+      for (const [i, d] of patrols.entries())
+        expect(await town.model.beads.get(d.id), `patrol digest ${i}`).toEqual(
+          i < 3 ? undefined : d,
+        );
+      expect(await town.model.beads.get(other.id)).toEqual(other);
+      expect(await town.model.beads.get(plain.id)).toEqual(plain);
+      // Nothing more to prune: no write.
+      expect(await town.model.molecules.pruneDigests('patrol', { keep: 2 })).toBe(0);
+      expect(await town.model.molecules.pruneDigests('patrol', { keep: 0 })).toBe(2);
+      expect(await town.model.beads.get(other.id)).toEqual(other);
+    });
+
+    it('deletes at most `limit` per call, oldest first, and keeps a digest a convoy tracks', async () => {
+      const town = makeTown();
+      const digests: Bead[] = [];
+      for (let i = 0; i < 6; i++) digests.push(await digestOf(town, 'patrol'));
+      await town.model.convoys.create({ title: 'audit', beadIds: [digests[0]?.id as string] });
+
+      expect(await town.model.molecules.pruneDigests('patrol', { keep: 1, limit: 3 })).toBe(2);
+      const left = async () =>
+        (
+          await Promise.all(
+            digests.map(async (d) => (await town.model.beads.get(d.id)) !== undefined),
+          )
+        ).map((kept) => (kept ? 1 : 0));
+      // The tracked one is kept, the next two go.
+      expect(await left()).toEqual([1, 0, 0, 1, 1, 1]);
+      expect(await town.model.molecules.pruneDigests('patrol', { keep: 1, limit: 3 })).toBe(2);
+      expect(await left()).toEqual([1, 0, 0, 0, 0, 1]);
+    });
+
+    it('refuses a bad keep or limit, changing nothing', async () => {
+      const town = makeTown();
+      await digestOf(town, 'patrol');
+      for (const keep of [-1, 1.5, Number.NaN, '3', undefined])
+        await expectInvalid(
+          town,
+          () => town.model.molecules.pruneDigests('patrol', { keep: keep as number }),
+          'options.keep',
+        );
+      for (const limit of [0, 2.5, '10'])
+        await expectInvalid(
+          town,
+          () => town.model.molecules.pruneDigests('patrol', { keep: 0, limit: limit as number }),
+          'options.limit',
+        );
     });
   });
 });

@@ -297,6 +297,35 @@ export class Molecules {
     });
   }
 
+  /**
+   * Deletes the oldest digests of molecules named `name` beyond the newest `keep`, at most
+   * `limit` per call (so one call stays a small transaction). A digest a convoy tracks is kept.
+   *
+   * @returns how many digests were deleted.
+   */
+  async pruneDigests(name: string, options: { keep: number; limit?: number }): Promise<number> {
+    const keep = options?.keep;
+    if (!Number.isSafeInteger(keep) || keep < 0)
+      fail('INVALID_OPTION', 'options.keep', `must be an integer >= 0; got ${describe(keep)}`);
+    const limit = options.limit ?? 1_000;
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      fail('INVALID_OPTION', 'options.limit', `must be an integer >= 1; got ${describe(limit)}`);
+    return this.ctx.run(async (tx) => {
+      const stored = await tx.count('beads', 'digests', { prefix: [name] });
+      if (stored <= keep) return 0;
+      const oldest = await tx.find<Bead>('beads', 'digests', {
+        prefix: [name],
+        limit: Math.min(stored - keep, limit),
+      });
+      let deleted = 0;
+      for (const digest of oldest) {
+        if ((await tx.count('convoys', 'byBead', { prefix: [digest.id] })) > 0) continue;
+        if (await tx.delete('beads', digest.id)) deleted++;
+      }
+      return deleted;
+    });
+  }
+
   private async requireRunning(
     tx: StoreTx,
     id: string,

@@ -36,6 +36,11 @@ export const townSchema: StoreSchema = {
       indexes: {
         byStatus: (b: Bead) => one(b.status, b.createdAt),
         byRig: (b: Bead) => (b.rig === undefined ? none : one(b.rig, b.status)),
+        // A finished molecule's digest, by molecule name then age: what retention prunes.
+        digests: (b: Bead) =>
+          b.labels.includes('digest') && typeof b.metadata.name === 'string'
+            ? one(b.metadata.name, b.createdAt)
+            : none,
       },
     },
     hooks: {

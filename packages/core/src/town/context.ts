@@ -33,13 +33,18 @@ type TownEventInput = TownEvent extends infer E
   : never;
 
 /**
- * One reading of the driver's sessions, shared by a rig's Witness and polecats: one
- * `driver.list()` per interval, whatever the number of polecats ("discover, don't track", and
- * cheap on a driver where each call is a process).
+ * One reading of the driver's sessions, shared by the whole town: one `driver.list()` per
+ * interval, whatever the number of rigs and polecats ("discover, don't track", and cheap on a
+ * driver where each call is a process). A session the town just acted on (started, stopped) is
+ * `forget`-ten: its next status comes from `driver.status(name)`, so one spawn never costs a
+ * reading of every session.
  */
 export class SessionSurvey {
   private reading: Promise<Map<string, SessionStatus>> | undefined;
   private readAt = Number.NEGATIVE_INFINITY;
+  /** Sessions changed since the reading began, each with the token of its latest change. */
+  private readonly stale = new Map<string, number>();
+  private changes = 0;
 
   constructor(
     private readonly driver: SessionDriver,
@@ -47,23 +52,41 @@ export class SessionSurvey {
     private readonly maxAgeMs: number,
   ) {}
 
-  /** The session's status from a reading at most `maxAgeMs` old. */
+  /** The session's status from a reading at most `maxAgeMs` old (or fresh, if forgotten). */
   async status(name: string): Promise<SessionStatus> {
     const now = this.clock.now();
     if (!this.reading || now - this.readAt >= this.maxAgeMs) {
       this.readAt = now;
-      this.reading = this.driver.list().then((all) => new Map(all.map((s) => [s.name, s])));
+      this.stale.clear();
+      const reading = this.driver.list().then((all) => new Map(all.map((s) => [s.name, s])));
+      this.reading = reading;
       // A failed reading is not kept: the next call reads again.
-      this.reading.catch(() => {
-        this.reading = undefined;
+      reading.catch(() => {
+        if (this.reading === reading) this.reading = undefined;
       });
     }
-    return (await this.reading).get(name) ?? { name, state: 'missing' };
+    const reading = this.reading;
+    const sessions = await reading;
+    const token = this.stale.get(name);
+    if (token === undefined) return sessions.get(name) ?? { name, state: 'missing' };
+    const fresh = await this.driver.status(name);
+    // Keep it only if nothing changed the session (or the reading) while we asked.
+    if (this.reading === reading && this.stale.get(name) === token) {
+      sessions.set(name, fresh);
+      this.stale.delete(name);
+    }
+    return fresh;
   }
 
-  /** Forgets the reading, so the next call sees the driver's present state. */
+  /** The town changed this session: its next status is asked of the driver. */
+  forget(name: string): void {
+    this.stale.set(name, ++this.changes);
+  }
+
+  /** Forgets the whole reading, so the next call reads every session again. */
   invalidate(): void {
     this.reading = undefined;
+    this.stale.clear();
   }
 }
 
@@ -95,8 +118,8 @@ export interface TownContext {
   report(input: FileReportInput): Promise<void>;
   /** Sends a message to the Mayor sink, logging (not throwing) its failures. */
   tellMayor(message: MayorMessage): Promise<void>;
-  /** The session survey of a rig. */
-  survey(rig: string): SessionSurvey;
+  /** The town's session survey. */
+  readonly sessions: SessionSurvey;
   /** Whether a session counts as healthy now: running, and active or still within its spawn grace. */
   healthy(status: SessionStatus): boolean;
 }
@@ -115,7 +138,6 @@ export function createContext(init: {
   triage: TownContext['triage'];
   mayor: ((message: MayorMessage) => void | Promise<void>) | undefined;
 }): TownContext {
-  const surveys = new Map<string, SessionSurvey>();
   const { clock, events, timings } = init;
   const ctx: TownContext = {
     ...init,
@@ -147,18 +169,7 @@ export function createContext(init: {
         console.error('[belfry] the mayor sink threw', error);
       }
     },
-    survey(rig) {
-      let survey = surveys.get(rig);
-      if (!survey) {
-        survey = new SessionSurvey(
-          init.driver,
-          clock,
-          Math.max(1, Math.floor(timings.surveyMs / 2)),
-        );
-        surveys.set(rig, survey);
-      }
-      return survey;
-    },
+    sessions: new SessionSurvey(init.driver, clock, Math.max(1, Math.floor(timings.surveyMs / 2))),
     healthy(status) {
       if (status.state !== 'running') return false;
       const now = clock.now();

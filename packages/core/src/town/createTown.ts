@@ -46,6 +46,7 @@ export const DEFAULT_TIMINGS: Readonly<TownTimings> = Object.freeze({
   bootTimeoutMs: 60_000,
   leaseMs: 60_000,
   stopGraceMs: 10_000,
+  keepPatrolDigests: 480,
 });
 
 /** Deacon restarts within this window make a crash loop… */
@@ -103,7 +104,7 @@ function checkOptions(options: TownOptions): TownTimings {
         `options.timings.${key}`,
         `is not a timing; allowed: ${Object.keys(DEFAULT_TIMINGS).join(', ')}`,
       );
-    const min = key === 'maxRespawns' ? 0 : 1;
+    const min = key === 'maxRespawns' || key === 'keepPatrolDigests' ? 0 : 1;
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
       fail(
         'INVALID_OPTION',
@@ -399,7 +400,7 @@ export class Town {
     await this.driver.stop(sessionName(polecat.rig, polecat.name), {
       graceMs: this.ctx.timings.stopGraceMs,
     });
-    this.ctx.survey(polecat.rig).invalidate();
+    this.ctx.sessions.forget(sessionName(polecat.rig, polecat.name));
     await this.model.transaction(async (m) => {
       const { bead } = await m.hooks.detach(agent, { status });
       const meta = bead.metadata as { molecule?: unknown; step?: unknown; epoch?: unknown };

@@ -40,7 +40,7 @@ async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<Js
     await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
     // The work goes back to the pool; otherwise the Witness would restart the session at once.
     if (await model.hooks.get(agent)) await model.hooks.detach(agent, { status: 'open' });
-    ctx.survey(polecat.rig).invalidate();
+    ctx.sessions.forget(session);
     ctx.emit({ type: 'polecat.stopped', agent, rig: polecat.rig, reason: 'lifecycle request' });
     return { stopped: session };
   }
@@ -50,7 +50,7 @@ async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<Js
   if (!(await model.hooks.get(agent))) throw new Error(`${agent} has no work on its hook`);
   if (request.action === 'restart') {
     await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
-    ctx.survey(polecat.rig).invalidate();
+    ctx.sessions.forget(session);
   }
   // An operator's restart is not the bead's fault: it does not count against its respawn limit.
   const outcome = await ensureSession(

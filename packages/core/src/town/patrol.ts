@@ -96,9 +96,9 @@ async function stopRigSessions(ctx: TownContext, rig: string): Promise<string[]>
   for (const s of await ctx.driver.list()) {
     if (s.state !== 'running' || s.labels?.rig !== rig || !s.name.startsWith(prefix)) continue;
     await ctx.driver.stop(s.name, { graceMs: ctx.timings.stopGraceMs });
+    ctx.sessions.forget(s.name);
     stopped.push(s.name);
   }
-  ctx.survey(rig).invalidate();
   return stopped;
 }
 
@@ -196,7 +196,7 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
       const hooks = await ctx.model.hooks.list({ rig: rig.id });
       if (hooks.length > 0) {
         const statuses = await Promise.all(
-          hooks.map((h) => ctx.survey(rig.id).status(sessionName(rig.id, polecatName(h.id)))),
+          hooks.map((h) => ctx.sessions.status(sessionName(rig.id, polecatName(h.id)))),
         );
         if (statuses.every((s) => s.state !== 'running')) {
           const situation: Situation = {
@@ -580,6 +580,9 @@ export async function runPatrol(ctx: TownContext, system: System): Promise<void>
   const digest = await model.molecules.squash(molecule.id, {
     summary: JSON.stringify(summary.steps),
   });
+  // Digests are the patrol's audit trail; without a bound a daemon's store would grow by one
+  // every few minutes for as long as it runs.
+  await model.molecules.pruneDigests(PATROL, { keep: ctx.timings.keepPatrolDigests });
   ctx.daemon.lastPatrolAt = ctx.clock.now();
   ctx.emit({ type: 'patrol.finished', moleculeId: molecule.id, digestBeadId: digest.id, summary });
 }

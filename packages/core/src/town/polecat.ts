@@ -96,12 +96,12 @@ export async function ensureSession(
   } catch (error) {
     // Someone (the Daemon's restart, another Witness instance) started it meanwhile: adopt that.
     if (error instanceof DriverError && error.code === 'EXISTS') {
-      ctx.survey(rig).invalidate();
+      ctx.sessions.forget(session);
       return ensureSession(ctx, input, options);
     }
     throw error;
   }
-  ctx.survey(rig).invalidate();
+  ctx.sessions.forget(session);
   // Prime before recording the start: a crash in between primes again on adoption (at least
   // once), where the other order could leave an agent never primed.
   await driver.nudge(session, ctx.prime(agentContext));
@@ -154,7 +154,7 @@ export function polecatSpec(
     probes: {
       liveness: {
         // Two readings in a row: one hiccup of the driver does not restart a healthy agent.
-        check: async () => ctx.healthy(await ctx.survey(rig).status(session)),
+        check: async () => ctx.healthy(await ctx.sessions.status(session)),
         periodMs: timings.surveyMs,
         timeoutMs: Math.max(1_000, Math.floor(timings.surveyMs / 2)),
         failureThreshold: 2,

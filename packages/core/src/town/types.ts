@@ -34,6 +34,11 @@ export interface TownTimings {
   leaseMs: number;
   /** The grace period when a session is stopped. @defaultValue 10_000 */
   stopGraceMs: number;
+  /**
+   * How many patrol digests the store keeps (the newest); older ones are deleted after each
+   * patrol. Not a time: a count. @defaultValue 480 (a day of patrols at the default heartbeat)
+   */
+  keepPatrolDigests: number;
 }
 
 /** How to run an agent's session. */

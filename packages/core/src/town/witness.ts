@@ -46,7 +46,7 @@ async function reconcile(
     const id = `polecat-${polecatName(hook.id)}`;
     if (record.state === 'operational') desired.set(id, hook.id);
     else if (
-      (await ctx.survey(rig).status(sessionName(rig, polecatName(hook.id)))).state === 'running'
+      (await ctx.sessions.status(sessionName(rig, polecatName(hook.id)))).state === 'running'
     )
       desired.set(id, hook.id);
   }

@@ -87,6 +87,22 @@ describe('the patrol', () => {
     await t.stop();
   });
 
+  it('keeps only the newest keepPatrolDigests digests: the store does not grow with every patrol', async () => {
+    const t = await createTestTown({ timings: { ...TIMINGS, keepPatrolDigests: 3 } });
+    await t.advance(600_000);
+    const finished = eventsOf(t, 'patrol.finished');
+    expect(finished.length).toBeGreaterThan(6);
+    const kept = await Promise.all(
+      finished.map(async (e) => (await t.model.beads.get(e.digestBeadId)) !== undefined),
+    );
+    expect(kept).toEqual(finished.map((_, i) => i >= finished.length - 3));
+    const digests = (await t.model.beads.list({ status: 'done' })).filter((b) =>
+      b.labels.includes('digest'),
+    );
+    expect(digests).toHaveLength(3);
+    await t.stop();
+  });
+
   it('a patrol that crashes mid-way resumes at the step it had not completed', async () => {
     const store = convoyStepFailingStore(new MemoryStore());
     const sink = mayorSink();
