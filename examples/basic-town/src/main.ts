@@ -124,7 +124,7 @@ await town.model.molecules.create({
 const finishAll = async () => {
   for (const rig of (await town.status()).rigs) {
     for (const p of rig.polecats)
-      if (p.beadId && p.session.state === 'running') await town.done(p.agent);
+      if (p.beadId && p.session.state === 'running') await town.done(p.agent, p.beadId);
   }
 };
 setTimeout(() => void finishAll(), 2_200);

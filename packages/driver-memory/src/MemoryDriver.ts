@@ -1,4 +1,4 @@
-import { type Clock, realClock } from '@belfry/core';
+import { type Clock, ConfigError, realClock } from '@belfry/core';
 import {
   checkSessionName,
   checkSessionSpec,
@@ -67,10 +67,43 @@ export interface MemoryDriverOptions {
    */
   defaultGraceMs?: number;
   /**
-   * Output lines kept per session (older ones are dropped).
+   * Output lines kept per session (older ones are dropped); the nudges a session keeps for
+   * `nudgesOf` are bounded the same way.
    * @defaultValue 1_000
    */
   maxOutputLines?: number;
+}
+
+const OPTION_KEYS = ['clock', 'programs', 'defaultProgram', 'defaultGraceMs', 'maxOutputLines'];
+
+function bad(path: string, message: string): never {
+  throw new ConfigError({ code: 'INVALID_OPTION', path, message: `${path}: ${message}` });
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'number' || value === undefined || value === null) return String(value);
+  return typeof value === 'function' ? 'a function' : JSON.stringify(value);
+}
+
+function integerAtLeast(value: unknown, min: number, path: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min)
+    bad(path, `must be an integer >= ${min}; got ${show(value)}`);
+  return value;
+}
+
+function checkProgramOptions(options: unknown, path: string): MemoryProgramOptions {
+  if (typeof options !== 'object' || options === null) bad(path, 'must be an object');
+  const { startDelayMs, failStart, ...rest } = options as MemoryProgramOptions;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0)
+    bad(`${path}.${unknown[0]}`, 'is not a program option; allowed: startDelayMs, failStart');
+  if (startDelayMs !== undefined) integerAtLeast(startDelayMs, 0, `${path}.startDelayMs`);
+  if (failStart !== undefined && (typeof failStart !== 'string' || failStart.length === 0))
+    bad(`${path}.failStart`, `must be a non-empty message; got ${show(failStart)}`);
+  return {
+    ...(startDelayMs === undefined ? {} : { startDelayMs }),
+    ...(failStart === undefined ? {} : { failStart }),
+  };
 }
 
 interface Session {
@@ -146,14 +179,25 @@ export class MemoryDriver implements SessionDriver {
 
   /** @param options - see {@link MemoryDriverOptions}. */
   constructor(options: MemoryDriverOptions = {}) {
-    this.clock = options.clock ?? realClock;
+    if (typeof options !== 'object' || options === null) bad('options', 'must be an object');
+    for (const key of Object.keys(options))
+      if (!OPTION_KEYS.includes(key))
+        bad(`options.${key}`, `is not an option; allowed: ${OPTION_KEYS.join(', ')}`);
+    const clock = options.clock ?? realClock;
+    if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function')
+      bad('options.clock', 'must be a Clock (now, setTimeout, clearTimeout)');
+    this.clock = clock;
     for (const [name, run] of Object.entries(builtinPrograms))
       this.programs.set(name, { run, options: {} });
     for (const [name, program] of Object.entries(options.programs ?? {})) {
-      this.programs.set(
-        name,
-        typeof program === 'function' ? { run: program, options: {} } : program,
-      );
+      const path = `options.programs.${name}`;
+      if (typeof program === 'function') this.programs.set(name, { run: program, options: {} });
+      else if (typeof program?.run === 'function')
+        this.programs.set(name, {
+          run: program.run,
+          options: checkProgramOptions(program.options ?? {}, `${path}.options`),
+        });
+      else bad(path, 'must be a program function or { run, options }');
     }
     this.defaultProgram = options.defaultProgram ?? 'agent';
     if (!this.programs.has(this.defaultProgram)) {
@@ -162,8 +206,16 @@ export class MemoryDriver implements SessionDriver {
         message: `defaultProgram ${JSON.stringify(this.defaultProgram)} is not a program; known: ${[...this.programs.keys()].join(', ')}`,
       });
     }
-    this.defaultGraceMs = options.defaultGraceMs ?? 5_000;
-    this.maxOutputLines = options.maxOutputLines ?? 1_000;
+    this.defaultGraceMs = integerAtLeast(
+      options.defaultGraceMs ?? 5_000,
+      0,
+      'options.defaultGraceMs',
+    );
+    this.maxOutputLines = integerAtLeast(
+      options.maxOutputLines ?? 1_000,
+      1,
+      'options.maxOutputLines',
+    );
   }
 
   async start(input: SessionSpec): Promise<SessionStatus> {
@@ -246,6 +298,7 @@ export class MemoryDriver implements SessionDriver {
       });
     }
     session.nudges.push(text);
+    if (session.nudges.length > this.maxOutputLines) session.nudges.shift();
     if (session.hung) return; // delivered to a pane nobody reads: no reaction, no activity
     for (const handler of session.nudgeHandlers) handler(text);
   }
@@ -327,9 +380,12 @@ export class MemoryDriver implements SessionDriver {
     return this.sessions.get(name)?.nudges ?? [];
   }
 
-  /** Registers (or replaces) a program. */
+  /** Registers (or replaces) a program. @throws ConfigError for a bad name, program or options. */
   program(name: string, run: MemoryProgram, options: MemoryProgramOptions = {}): void {
-    this.programs.set(name, { run, options });
+    if (typeof name !== 'string' || name.length === 0)
+      bad('name', `must be a non-empty string; got ${show(name)}`);
+    if (typeof run !== 'function') bad('run', 'must be a program function');
+    this.programs.set(name, { run, options: checkProgramOptions(options, 'options') });
   }
 
   // ------------------------------------------------------------------ internals

@@ -17,6 +17,8 @@ import { NEVER } from './schema';
 import type { Gate, GateEscalation, Molecule } from './types';
 
 const COLLECTION = 'gates';
+/** The most distinct escalation reasons a gate keeps (the least recent goes first). */
+export const MAX_ESCALATIONS = 20;
 
 /** Input of {@link Gates.create}. */
 export interface CreateGateInput {
@@ -183,7 +185,8 @@ export class Gates {
 
   /**
    * Records an escalation on an open gate (it stays open). Each reason is recorded once: a
-   * reason already on the gate only bumps its count and `lastAt`. One incident, one record.
+   * reason already on the gate only bumps its count and `lastAt`. One incident, one record. At
+   * most {@link MAX_ESCALATIONS} reasons are kept: past that, the least recent one is dropped.
    *
    * @returns the gate, and whether this reason is new on it.
    */
@@ -196,16 +199,21 @@ export class Gates {
       const gate = await this.requireOpen(tx, id, 'escalate');
       const now = this.ctx.now();
       // One entry per reason: a reason already recorded (not only the last) is counted, so the
-      // list stays bounded however often conditions alternate.
+      // list stays bounded however often conditions alternate. Past MAX_ESCALATIONS distinct
+      // reasons (an evaluator whose reasons carry a time, say), the least recent one goes.
       const index = gate.escalations.findIndex((e) => e.reason === why);
       const isNew = index < 0;
       const before = isNew ? undefined : (gate.escalations[index] as GateEscalation);
       const escalation: GateEscalation = before
         ? { ...before, lastAt: now, count: before.count + 1 }
         : { reason: why, firstAt: now, lastAt: now, count: 1 };
-      const escalations = isNew
+      let escalations = isNew
         ? [...gate.escalations, escalation]
         : gate.escalations.map((e, i) => (i === index ? escalation : e));
+      if (escalations.length > MAX_ESCALATIONS) {
+        const oldest = escalations.reduce((a, e) => (e.lastAt < a.lastAt ? e : a));
+        escalations = escalations.filter((e) => e !== oldest);
+      }
       const updated: Gate = { ...gate, escalations };
       await tx.update(COLLECTION, updated);
       return { gate: updated, escalation, isNew };

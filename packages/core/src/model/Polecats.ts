@@ -6,7 +6,9 @@ import { requireRig } from './Rigs';
 import type { Bead, Hook, Polecat } from './types';
 
 const COLLECTION = 'polecats';
-const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+// No '-': a session is named `<rig>-<polecat>`, so the polecat part must not contain the
+// separator (rig `a` + polecat `b-c` and rig `a-b` + polecat `c` would share a session).
+const NAME = /^[a-z][a-z0-9_]{0,30}$/;
 
 /** Polecat names handed out in order, Mad Max style, before falling back to `p<n>`. */
 export const DEFAULT_POLECAT_NAMES: readonly string[] = [
@@ -32,12 +34,13 @@ export const DEFAULT_POLECAT_NAMES: readonly string[] = [
   'glory',
 ];
 
-function checkPolecatName(value: unknown, path: string): string {
+/** Checks a polecat name (1 to 31 lowercase letters, digits or `_`). @internal */
+export function checkPolecatName(value: unknown, path: string): string {
   if (typeof value !== 'string' || !NAME.test(value)) {
     fail(
       'INVALID_OPTION',
       path,
-      `must be 1 to 32 lowercase letters, digits, '_' or '-', starting with a letter; got ${describe(value)}`,
+      `must be 1 to 31 lowercase letters, digits or '_', starting with a letter (no '-': it separates rig and polecat in session names); got ${describe(value)}`,
     );
   }
   return value;

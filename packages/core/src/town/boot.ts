@@ -1,10 +1,11 @@
 import { fromPromise } from 'xstate';
-import type { TownContext } from './context';
+import { type TownContext, withDeadline } from './context';
 import type { Assessment, Situation } from './types';
 
 /**
  * The default triage, when the town has none: mechanical rules. A docked rig's leftover sessions
- * are stopped; hooked work without sessions in an operational rig gets its Witness restarted.
+ * are stopped; hooked work without sessions in an operational rig gets its Witness restarted; a
+ * Witness the Deacon already restarted needs nothing more.
  */
 export function mechanicalTriage(situation: Situation): Assessment {
   switch (situation.kind) {
@@ -18,6 +19,11 @@ export function mechanicalTriage(situation: Situation): Assessment {
         action: 'restart-witness',
         reason: `rig ${situation.rig} has hooked work but no running session`,
       };
+    case 'witness-restarted':
+      return {
+        action: 'none',
+        reason: `the new witness adopts rig ${situation.rig}'s running sessions (${situation.error})`,
+      };
   }
 }
 
@@ -30,19 +36,15 @@ export function bootLogic(ctx: TownContext) {
     const abort = new AbortController();
     const onAbort = () => abort.abort();
     signal.addEventListener('abort', onAbort, { once: true });
-    let timer: unknown;
     try {
-      return await Promise.race([
+      return await withDeadline(
+        ctx.clock,
         Promise.resolve().then(() => ctx.triage(input, { signal: abort.signal })),
-        new Promise<never>((_, reject) => {
-          timer = ctx.clock.setTimeout(() => {
-            abort.abort();
-            reject(new Error(`boot: triage did not answer within ${ctx.timings.bootTimeoutMs} ms`));
-          }, ctx.timings.bootTimeoutMs);
-        }),
-      ]);
+        ctx.timings.bootTimeoutMs,
+        abort,
+        () => new Error(`boot: triage did not answer within ${ctx.timings.bootTimeoutMs} ms`),
+      );
     } finally {
-      ctx.clock.clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
   });

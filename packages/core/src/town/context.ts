@@ -1,8 +1,10 @@
 import type { Clock } from '../Clock';
 import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
 import type { GateEvaluator } from '../gate/GateEvaluator';
+import { describe, fail } from '../internal/validate';
 import type { FileReportInput } from '../model/Reports';
 import type { TownModel } from '../model/TownModel';
+import type { Report } from '../model/types';
 import type {
   AgentContext,
   AgentLaunch,
@@ -14,6 +16,48 @@ import type {
   TownEventBus,
   TownTimings,
 } from './types';
+
+const RIG_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
+
+/**
+ * Checks a rig name for a town: it names sessions (`<rig>-<polecat>`), so it is 1 to 32 letters,
+ * digits, `_` or `-`. With polecat names of at most 31 characters and no `-`, every session name
+ * fits a driver's 64 characters and maps back to one agent.
+ *
+ * @throws ConfigError `INVALID_OPTION` at `path`.
+ */
+export function checkRigName(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !RIG_NAME.test(value))
+    fail(
+      'INVALID_OPTION',
+      path,
+      `a rig name must be 1 to 32 letters, digits, '_' or '-', starting with a letter or digit (it names sessions); got ${describe(value)}`,
+    );
+  return value;
+}
+
+/**
+ * Races `work` with a timer on the clock: when `ms` pass first, `abort` is aborted and the
+ * result rejects with `onTimeout()`. The timer is cleared either way.
+ */
+export function withDeadline<T>(
+  clock: Clock,
+  work: Promise<T>,
+  ms: number,
+  abort: AbortController,
+  onTimeout: () => Error,
+): Promise<T> {
+  let timer: unknown;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(() => {
+        abort.abort();
+        reject(onTimeout());
+      }, ms);
+    }),
+  ]).finally(() => clock.clearTimeout(timer));
+}
 
 /** A polecat's session name: `<rig>-<name>`. */
 export function sessionName(rig: string, name: string): string {
@@ -41,6 +85,10 @@ type TownEventInput = TownEvent extends infer E
  */
 export class SessionSurvey {
   private reading: Promise<Map<string, SessionStatus>> | undefined;
+  /** The reading's sessions grouped by their `rig` label, built on first use. */
+  private byRig:
+    | { of: Promise<Map<string, SessionStatus>>; rigs: Map<string, SessionStatus[]> }
+    | undefined;
   private readAt = Number.NEGATIVE_INFINITY;
   /** Sessions changed since the reading began, each with the token of its latest change. */
   private readonly stale = new Map<string, number>();
@@ -52,8 +100,44 @@ export class SessionSurvey {
     private readonly maxAgeMs: number,
   ) {}
 
+  /**
+   * The sessions labelled with this rig, from the current reading (at most `maxAgeMs` old; those
+   * the town changed since are left out, their state being unknown until asked).
+   */
+  async sessionsOf(rig: string): Promise<SessionStatus[]> {
+    const reading = this.current();
+    const sessions = await reading;
+    if (this.byRig?.of !== reading) {
+      const rigs = new Map<string, SessionStatus[]>();
+      for (const s of sessions.values()) {
+        const label = s.labels?.rig;
+        if (label === undefined) continue;
+        const list = rigs.get(label);
+        if (list) list.push(s);
+        else rigs.set(label, [s]);
+      }
+      this.byRig = { of: reading, rigs };
+    }
+    return (this.byRig.rigs.get(rig) ?? []).filter((s) => !this.stale.has(s.name));
+  }
+
   /** The session's status from a reading at most `maxAgeMs` old (or fresh, if forgotten). */
   async status(name: string): Promise<SessionStatus> {
+    const reading = this.current();
+    const sessions = await reading;
+    const token = this.stale.get(name);
+    if (token === undefined) return sessions.get(name) ?? { name, state: 'missing' };
+    const fresh = await this.driver.status(name);
+    // Keep it only if nothing changed the session (or the reading) while we asked.
+    if (this.reading === reading && this.stale.get(name) === token) {
+      sessions.set(name, fresh);
+      this.stale.delete(name);
+      this.byRig = undefined;
+    }
+    return fresh;
+  }
+
+  private current(): Promise<Map<string, SessionStatus>> {
     const now = this.clock.now();
     if (!this.reading || now - this.readAt >= this.maxAgeMs) {
       this.readAt = now;
@@ -65,17 +149,7 @@ export class SessionSurvey {
         if (this.reading === reading) this.reading = undefined;
       });
     }
-    const reading = this.reading;
-    const sessions = await reading;
-    const token = this.stale.get(name);
-    if (token === undefined) return sessions.get(name) ?? { name, state: 'missing' };
-    const fresh = await this.driver.status(name);
-    // Keep it only if nothing changed the session (or the reading) while we asked.
-    if (this.reading === reading && this.stale.get(name) === token) {
-      sessions.set(name, fresh);
-      this.stale.delete(name);
-    }
-    return fresh;
+    return this.reading;
   }
 
   /** The town changed this session: its next status is asked of the driver. */
@@ -115,7 +189,9 @@ export interface TownContext {
   };
   emit(event: TownEventInput): void;
   /** Files a report; the Mayor hears of it only when the incident is new. */
-  report(input: FileReportInput): Promise<void>;
+  report(input: FileReportInput): Promise<{ report: Report; created: boolean }>;
+  /** Witnesses the Deacon restarted (rig → why), waiting for Boot's assessment at the next patrol. */
+  readonly witnessRestarts: Map<string, string>;
   /** Sends a message to the Mayor sink, logging (not throwing) its failures. */
   tellMayor(message: MayorMessage): Promise<void>;
   /** The town's session survey. */
@@ -160,7 +236,9 @@ export function createContext(init: {
       const { report, created } = await init.model.reports.file(input);
       ctx.emit({ type: 'report', report, created });
       if (created) await ctx.tellMayor({ kind: 'report', at: clock.now(), report });
+      return { report, created };
     },
+    witnessRestarts: new Map(),
     async tellMayor(message) {
       if (!init.mayor) return;
       try {

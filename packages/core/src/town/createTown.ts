@@ -1,13 +1,13 @@
 import EventEmitter from 'eventemitter3';
 import type { AnyActorRef } from 'xstate';
 import { type Clock, realClock } from '../Clock';
-import { checkSessionName } from '../driver/checks';
 import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
 import { StoreError, SupervisorError } from '../errors';
 import type { SupervisorEventBus } from '../events';
 import type { GateEvaluator } from '../gate/GateEvaluator';
 import { describe, fail } from '../internal/validate';
 import type { CreateGateInput } from '../model/Gates';
+import { checkPolecatName } from '../model/Polecats';
 import { createTownModel, type TownModel } from '../model/TownModel';
 import type { Convoy, Gate, LifecycleAction, LifecycleRequest, Rig } from '../model/types';
 import { createSupervisor, type Supervisor } from '../Supervisor';
@@ -16,10 +16,10 @@ import type { JsonValue } from '../store/Store';
 import { deleteChild, terminateChild, whichChildren } from '../supervisorApi';
 import type { ChildInfo } from '../types';
 import { mechanicalTriage } from './boot';
-import { createContext, sessionName, type TownContext } from './context';
+import { checkRigName, createContext, sessionName, type TownContext } from './context';
 import { heartbeatLogic, lifecycleLogic, pollerLogic } from './daemon';
 import { deaconLogic } from './deacon';
-import { slingStep } from './patrol';
+import { resolveGateIncidents, slingStep } from './patrol';
 import type {
   PolecatStatus,
   RigStatus,
@@ -114,17 +114,23 @@ function checkOptions(options: TownOptions): TownTimings {
     }
     (timings as unknown as Record<string, number>)[key] = value;
   }
-  for (const [i, rig] of (options.rigs ?? []).entries()) {
-    try {
-      checkSessionName(rig);
-    } catch {
+  for (const [i, rig] of (options.rigs ?? []).entries()) checkRigName(rig, `options.rigs[${i}]`);
+  if (options.polecatNames !== undefined) {
+    if (!Array.isArray(options.polecatNames) || options.polecatNames.length === 0)
       fail(
         'INVALID_OPTION',
-        `options.rigs[${i}]`,
-        `a rig name must be letters, digits, '_' or '-' (it names sessions); got ${describe(rig)}`,
+        'options.polecatNames',
+        `must be a non-empty array of names; got ${describe(options.polecatNames)}`,
       );
+    const seen = new Set<string>();
+    for (const [i, name] of options.polecatNames.entries()) {
+      checkPolecatName(name, `options.polecatNames[${i}]`);
+      if (seen.has(name))
+        fail('DUPLICATE_ID', `options.polecatNames[${i}]`, `${describe(name)} is listed twice`);
+      seen.add(name);
     }
   }
+  const types = new Map<string, number>();
   for (const [i, g] of (options.gates ?? []).entries()) {
     if (typeof g?.evaluate !== 'function')
       fail(
@@ -132,10 +138,39 @@ function checkOptions(options: TownOptions): TownTimings {
         `options.gates[${i}].evaluate`,
         'must be a function: a GateEvaluator evaluates gates in batches',
       );
+    const first = types.get(g.type);
+    if (first !== undefined)
+      fail(
+        'DUPLICATE_ID',
+        `options.gates[${i}].type`,
+        `gate type ${describe(g.type)} already has an evaluator (options.gates[${first}]); one evaluator per type`,
+      );
+    types.set(g.type, i);
   }
+  const pollerNames = new Set<string>();
   for (const [i, p] of (options.pollers ?? []).entries()) {
-    if (typeof p?.name !== 'string' || p.name.length === 0)
-      fail('INVALID_OPTION', `options.pollers[${i}].name`, 'must be a non-empty string');
+    if (typeof p?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(p.name))
+      fail(
+        'INVALID_OPTION',
+        `options.pollers[${i}].name`,
+        `must be 1 to 64 letters, digits, '_', '-' or '.'; got ${describe(p?.name)}`,
+      );
+    if (pollerNames.has(p.name))
+      fail(
+        'DUPLICATE_ID',
+        `options.pollers[${i}].name`,
+        `poller ${describe(p.name)} is listed twice`,
+      );
+    pollerNames.add(p.name);
+    if (
+      p.timeoutMs !== undefined &&
+      (typeof p.timeoutMs !== 'number' || !Number.isSafeInteger(p.timeoutMs) || p.timeoutMs < 1)
+    )
+      fail(
+        'INVALID_OPTION',
+        `options.pollers[${i}].timeoutMs`,
+        `must be an integer >= 1; got ${describe(p.timeoutMs)}`,
+      );
     if (typeof p.intervalMs !== 'number' || !Number.isSafeInteger(p.intervalMs) || p.intervalMs < 1)
       fail(
         'INVALID_OPTION',
@@ -174,7 +209,7 @@ export class Town {
   private readonly rigNames: readonly string[];
   private readonly deaconRestarts: number[] = [];
   private crashLoopSince: number | undefined;
-  private started = false;
+  private state: 'new' | 'started' | 'stopped' = 'new';
 
   /** @param options - see {@link TownOptions}. @throws ConfigError for bad options. */
   constructor(options: TownOptions) {
@@ -261,21 +296,24 @@ export class Town {
       if (e.supervisor !== 'town/deacon' || !e.childId.startsWith('witness-')) return;
       const rig = e.childId.slice('witness-'.length);
       ctx.emit({ type: 'witness.restarted', rig });
-      void ctx.report({
-        incidentKey: `witness-unresponsive:${rig}`,
-        severity: 'medium',
-        title: `the witness of rig ${rig} stopped answering and is being restarted`,
-        details: { rig, error: e.error.message },
-        source: 'deacon',
-      });
+      // The seed's sequence: restart, then Boot's triage, then the Mayor hears (with Boot's
+      // assessment). The patrol runs Boot; wake it rather than wait for the next heartbeat.
+      ctx.witnessRestarts.set(rig, e.error.message);
+      this.wake();
     });
     this.events.on('heartbeat', () => void this.checkCrashLoop());
   }
 
   /** Creates missing rigs and starts the tree. Sessions that are already running are adopted. */
   async start(): Promise<this> {
-    if (this.started) return this;
-    this.started = true;
+    if (this.state === 'started') return this;
+    if (this.state === 'stopped')
+      throw new SupervisorError({
+        code: 'NOT_RUNNING',
+        message:
+          'this town was stopped and cannot start again: create a new one with createTown on the same store and driver (it adopts the running sessions)',
+      });
+    this.state = 'started';
     for (const name of this.rigNames) {
       if (!(await this.model.rigs.get(name))) await this.model.rigs.create({ name });
     }
@@ -289,11 +327,13 @@ export class Town {
    * non-event for them, and the next start adopts them.
    */
   async stop(): Promise<void> {
+    if (this.state === 'started') this.state = 'stopped';
     await this.root.stop();
   }
 
   /** Stops the tree at once (as a crash would; sessions keep running). */
   kill(): void {
+    if (this.state === 'started') this.state = 'stopped';
     this.root.kill();
   }
 
@@ -311,10 +351,8 @@ export class Town {
 
   /** Rigs: create, list, and the operator's park / unpark / dock / undock. */
   readonly rigs = {
-    create: async (name: string): Promise<Rig> => {
-      checkSessionName(name);
-      return this.model.rigs.create({ name });
-    },
+    create: async (name: string): Promise<Rig> =>
+      this.model.rigs.create({ name: checkRigName(name, 'name') }),
     list: (): Promise<Rig[]> => this.model.rigs.list(),
     park: (rig: string) => this.request('park', rig),
     unpark: (rig: string) => this.request('unpark', rig),
@@ -387,21 +425,41 @@ export class Town {
   }
 
   /**
-   * An agent finished its bead: the session stops, the bead moves to `status` (default `done`)
-   * and leaves the hook. A molecule step's bead completes that step and the molecule's next step
-   * goes to the rig, in the same transaction.
+   * An agent finished its bead: the bead moves to `status` (default `done`) and leaves the hook,
+   * then the session stops. A molecule step's bead completes that step and the molecule's next
+   * step goes to the rig, in the same transaction.
+   *
+   * `beadId` is the bead the agent says it finished: a late or repeated `done` for a bead the
+   * polecat no longer holds is refused (`CONFLICT`), never applied to its new work. The record
+   * comes first: if the daemon dies before the stop, the Witness stops the leftover session
+   * (its bead is off the hook) instead of respawning finished work.
+   *
+   * @throws StoreError `NOT_FOUND` (no work on the hook), `CONFLICT` (another bead is hooked).
    */
-  async done(agent: string, options: { status?: string; result?: JsonValue } = {}): Promise<void> {
+  async done(
+    agent: string,
+    beadId: string,
+    options: { status?: string; result?: JsonValue } = {},
+  ): Promise<void> {
     const polecat = await this.model.polecats.get(agent);
     const hook = await this.model.hooks.get(agent);
     if (!polecat || !hook)
       throw new StoreError({ code: 'NOT_FOUND', message: `${agent} has no work on its hook` });
+    if (hook.beadId !== beadId)
+      throw new StoreError({
+        code: 'CONFLICT',
+        message: `${agent} holds bead ${hook.beadId}, not ${JSON.stringify(beadId)}: a done for other work is refused`,
+      });
     const status = options.status ?? 'done';
-    await this.driver.stop(sessionName(polecat.rig, polecat.name), {
-      graceMs: this.ctx.timings.stopGraceMs,
-    });
-    this.ctx.sessions.forget(sessionName(polecat.rig, polecat.name));
+    const session = sessionName(polecat.rig, polecat.name);
     await this.model.transaction(async (m) => {
+      // Checked again inside the transaction: a concurrent done or sling may have changed it.
+      const current = await m.hooks.get(agent);
+      if (current?.beadId !== beadId || current.epoch !== hook.epoch)
+        throw new StoreError({
+          code: 'CONFLICT',
+          message: `${agent}'s hook changed while bead ${beadId} was being finished`,
+        });
       const { bead } = await m.hooks.detach(agent, { status });
       const meta = bead.metadata as { molecule?: unknown; step?: unknown; epoch?: unknown };
       if (
@@ -432,6 +490,8 @@ export class Town {
       if (next.status === 'running' && next.rig !== undefined)
         await slingStep({ ...this.ctx, model: m }, next);
     });
+    await this.driver.stop(session, { graceMs: this.ctx.timings.stopGraceMs });
+    this.ctx.sessions.forget(session);
     this.ctx.emit({ type: 'polecat.done', agent, rig: polecat.rig, beadId: hook.beadId, status });
     // Retire the polecat's actor now (its session is gone on purpose); if the polecat got new
     // work in the same transaction (a molecule's next step), the survey starts a fresh one.
@@ -455,6 +515,7 @@ export class Town {
     list: (options: { type?: string } = {}): Promise<Gate[]> => this.model.gates.open(options),
     resolve: async (id: string, result?: JsonValue): Promise<Gate> => {
       const { gate } = await this.model.gates.close(id, result);
+      await resolveGateIncidents(this.ctx, id);
       this.wake();
       return gate;
     },

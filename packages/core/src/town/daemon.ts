@@ -1,7 +1,7 @@
 import { type AnyActorRef, fromPromise, setup } from 'xstate';
 import type { LifecycleRequest } from '../model/types';
 import type { JsonValue } from '../store/Store';
-import { polecatName, sessionName, type TownContext } from './context';
+import { polecatName, sessionName, type TownContext, withDeadline } from './context';
 import { ensureSession } from './polecat';
 import type { Poller } from './types';
 
@@ -121,19 +121,36 @@ export function lifecycleLogic(ctx: TownContext) {
   });
 }
 
-/** A user poller on its own interval; each run's failure is reported and does not stop it. */
+/**
+ * A user poller on its own interval. Each run gets an abort signal, aborted when the run takes
+ * longer than the poller's `timeoutMs` (then it counts as failed) or when the town stops. A
+ * failure is reported once per incident and never stops the poller.
+ */
 export function pollerLogic(ctx: TownContext, poller: Poller) {
-  const runOnce = async (rig: string | undefined) => {
+  const timeoutMs = poller.timeoutMs ?? poller.intervalMs;
+  const runOnce = async (rig: string | undefined, stopping: AbortSignal) => {
+    const key = `poller:${poller.name}${rig === undefined ? '' : `:${rig}`}`;
     const abort = new AbortController();
+    const onStop = () => abort.abort();
+    stopping.addEventListener('abort', onStop, { once: true });
     try {
-      await poller.run({
-        now: ctx.clock.now(),
-        signal: abort.signal,
-        ...(rig === undefined ? {} : { rig }),
-      });
+      await withDeadline(
+        ctx.clock,
+        Promise.resolve().then(() =>
+          poller.run({
+            now: ctx.clock.now(),
+            signal: abort.signal,
+            ...(rig === undefined ? {} : { rig }),
+          }),
+        ),
+        timeoutMs,
+        abort,
+        () => new Error(`did not finish within ${timeoutMs} ms (aborted)`),
+      );
       // It works again: an earlier failure is over, and a later one is a new incident.
-      await ctx.model.reports.resolve(`poller:${poller.name}${rig === undefined ? '' : `:${rig}`}`);
+      await ctx.model.reports.resolve(key);
     } catch (cause) {
+      if (stopping.aborted) return;
       const error = cause instanceof Error ? cause : new Error(String(cause));
       ctx.emit({
         type: 'poller.failed',
@@ -142,19 +159,23 @@ export function pollerLogic(ctx: TownContext, poller: Poller) {
         error,
       });
       await ctx.report({
-        incidentKey: `poller:${poller.name}${rig === undefined ? '' : `:${rig}`}`,
+        incidentKey: key,
         severity: 'low',
         title: `poller ${poller.name}${rig === undefined ? '' : ` (rig ${rig})`} failed: ${error.message}`,
         source: 'daemon',
       });
+    } finally {
+      stopping.removeEventListener('abort', onStop);
     }
   };
   return setup({
     actors: {
-      run: fromPromise<void, undefined>(async () => {
-        if (!poller.perRig) return runOnce(undefined);
-        for (const rig of await ctx.model.rigs.list({ state: 'operational' }))
-          await runOnce(rig.id);
+      run: fromPromise<void, undefined>(async ({ signal }) => {
+        if (!poller.perRig) return runOnce(undefined, signal);
+        for (const rig of await ctx.model.rigs.list({ state: 'operational' })) {
+          if (signal.aborted) return;
+          await runOnce(rig.id, signal);
+        }
       }),
     },
     delays: { interval: () => poller.intervalMs },

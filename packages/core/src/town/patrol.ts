@@ -1,5 +1,5 @@
 import { type ActorSystem, type AnyActorRef, toPromise } from 'xstate';
-import { GateError, SupervisorError } from '../errors';
+import { GateError, StoreError, SupervisorError } from '../errors';
 import type { GateDecision } from '../gate/GateEvaluator';
 import type { Gate, LifecycleRequest, Molecule } from '../model/types';
 import type { JsonObject, JsonValue } from '../store/Store';
@@ -11,7 +11,7 @@ import {
   whichChildren,
 } from '../supervisorApi';
 import { bootLogic } from './boot';
-import { polecatName, sessionName, type TownContext } from './context';
+import { polecatName, sessionName, type TownContext, withDeadline } from './context';
 import type { Assessment, PatrolSummary, Situation } from './types';
 import { witnessId, witnessSpec } from './witness';
 
@@ -45,7 +45,7 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Races a promise with a clock timer; aborts `abort` when the time runs out. */
+/** Bounds an evaluator call: aborts `abort` and rejects with a `TIMEOUT` GateError after `ms`. */
 function withTimeout<T>(
   ctx: TownContext,
   work: Promise<T>,
@@ -53,21 +53,44 @@ function withTimeout<T>(
   abort: AbortController,
   what: string,
 ): Promise<T> {
-  let timer: unknown;
-  return Promise.race([
+  return withDeadline(
+    ctx.clock,
     work,
-    new Promise<never>((_, reject) => {
-      timer = ctx.clock.setTimeout(() => {
-        abort.abort();
-        reject(
-          new GateError({ code: 'TIMEOUT', message: `${what} did not answer within ${ms} ms` }),
-        );
-      }, ms);
-    }),
-  ]).finally(() => ctx.clock.clearTimeout(timer));
+    ms,
+    abort,
+    () => new GateError({ code: 'TIMEOUT', message: `${what} did not answer within ${ms} ms` }),
+  );
 }
 
 // ------------------------------------------------------------------ 1. witnesses
+
+const ACTIONS: readonly Assessment['action'][] = [
+  'none',
+  'stop-sessions',
+  'restart-witness',
+  'escalate',
+];
+
+function isAssessment(value: unknown): value is Assessment {
+  const a = value as Assessment | null | undefined;
+  return (
+    typeof a === 'object' &&
+    a !== null &&
+    ACTIONS.includes(a.action) &&
+    typeof a.reason === 'string' &&
+    a.reason.trim().length > 0
+  );
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  } catch {
+    return String(value);
+  }
+}
 
 async function runBoot(
   ctx: TownContext,
@@ -82,7 +105,13 @@ async function runBoot(
       input: situation,
       restart: 'temporary',
     });
-    assessment = await toPromise(info.ref as AnyActorRef);
+    const answer: unknown = await toPromise(info.ref as AnyActorRef);
+    assessment = isAssessment(answer)
+      ? { action: answer.action, reason: answer.reason }
+      : {
+          action: 'escalate',
+          reason: `the triage answered ${describeValue(answer)}, not an assessment ({ action: ${ACTIONS.join(' | ')}, reason: non-empty string })`,
+        };
   } catch (error) {
     assessment = { action: 'escalate', reason: `boot could not assess it: ${errorMessage(error)}` };
   }
@@ -102,7 +131,30 @@ async function stopRigSessions(ctx: TownContext, rig: string): Promise<string[]>
   return stopped;
 }
 
+/**
+ * Carries out Boot's assessment. A failure to act (a driver that cannot stop a session, say) is
+ * reported and never fails the patrol: the next patrol sees the situation again.
+ */
 async function actOn(
+  ctx: TownContext,
+  system: System,
+  situation: Situation,
+  assessment: Assessment,
+): Promise<void> {
+  try {
+    await carryOut(ctx, system, situation, assessment);
+  } catch (error) {
+    await ctx.report({
+      incidentKey: `boot:${situation.kind}:${situation.rig}`,
+      severity: 'high',
+      title: `rig ${situation.rig}: could not ${assessment.action} (${assessment.reason}): ${errorMessage(error)}`,
+      details: situation as unknown as JsonObject,
+      source: 'boot',
+    });
+  }
+}
+
+async function carryOut(
   ctx: TownContext,
   system: System,
   situation: Situation,
@@ -142,6 +194,21 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
   const started: string[] = [];
   const stopped: string[] = [];
   const triaged: JsonObject[] = [];
+  // Witnesses the Deacon restarted since the last patrol: Boot assesses, then the Mayor hears.
+  for (const [rig, error] of [...ctx.witnessRestarts]) {
+    ctx.witnessRestarts.delete(rig);
+    const situation: Situation = { kind: 'witness-restarted', rig, error };
+    const assessment = await runBoot(ctx, system, situation);
+    await ctx.report({
+      incidentKey: `witness-unresponsive:${rig}`,
+      severity: assessment.action === 'escalate' ? 'high' : 'medium',
+      title: `the witness of rig ${rig} stopped answering and was restarted; boot: ${assessment.reason}`,
+      details: { rig, error, action: assessment.action, assessment: assessment.reason },
+      source: 'deacon',
+    });
+    if (assessment.action !== 'escalate') await actOn(ctx, system, situation, assessment);
+    triaged.push({ rig, kind: situation.kind, action: assessment.action });
+  }
   const children = new Map(whichChildren(deacon).map((c) => [c.id, c]));
   for (const rig of await ctx.model.rigs.list()) {
     const id = witnessId(rig.id);
@@ -230,15 +297,67 @@ async function escalateGate(ctx: TownContext, gate: Gate, reason: string): Promi
   const { isNew } = await ctx.model.gates.escalate(gate.id, reason);
   if (isNew) {
     ctx.emit({ type: 'gate.escalated', gateId: gate.id, gateType: gate.type, reason });
-    await ctx.report({
-      incidentKey: `gate:${gate.id}:${reason}`,
-      severity: 'medium',
-      title: `gate ${gate.id} (${gate.type}): ${reason}`,
-      details: { gateId: gate.id, type: gate.type, waiters: [...gate.waiters] },
-      source: 'deacon',
-    });
   }
-  return isNew;
+  // One incident per gate while its evaluator keeps escalating, whatever the wording of each
+  // reason (it may carry an attempt number or a time); the report shows the latest.
+  const { created } = await ctx.report({
+    incidentKey: `gate:${gate.id}:escalated`,
+    severity: 'medium',
+    title: `gate ${gate.id} (${gate.type}): ${reason}`,
+    details: { gateId: gate.id, type: gate.type, waiters: [...gate.waiters] },
+    source: 'deacon',
+  });
+  return created;
+}
+
+/** Resolves the incidents of a gate that closed. */
+export async function resolveGateIncidents(ctx: TownContext, gateId: string): Promise<void> {
+  await ctx.model.reports.resolve(`gate:${gateId}:escalated`);
+  await ctx.model.reports.resolve(`gate-timeout:${gateId}`);
+}
+
+/**
+ * Applies one evaluator decision to a gate. The gate may have been closed by hand while its
+ * evaluator ran: then there is nothing left to apply, and the patrol carries on.
+ */
+async function applyDecision(
+  ctx: TownContext,
+  gate: Gate,
+  decision: GateDecision | undefined,
+  next: number,
+): Promise<'closed' | 'escalated' | 'pending' | 'gone'> {
+  try {
+    if (decision === undefined || !isDecision(decision)) {
+      const escalated = await escalateGate(
+        ctx,
+        gate,
+        `its evaluator answered ${describeValue(decision)}, not a decision`,
+      );
+      await ctx.model.gates.reschedule(gate.id, next);
+      return escalated ? 'escalated' : 'pending';
+    }
+    if (decision.kind === 'close') {
+      await ctx.model.gates.close(gate.id, decision.result as JsonValue | undefined);
+      ctx.emit({ type: 'gate.closed', gateId: gate.id, gateType: gate.type });
+      await resolveGateIncidents(ctx, gate.id);
+      return 'closed';
+    }
+    if (decision.kind === 'escalate') {
+      const escalated = await escalateGate(ctx, gate, decision.reason);
+      await ctx.model.gates.reschedule(gate.id, decision.nextCheckAt ?? next);
+      return escalated ? 'escalated' : 'pending';
+    }
+    // Pending again: an escalation the evaluator made is over (a re-run, say).
+    await ctx.model.reports.resolve(`gate:${gate.id}:escalated`);
+    await ctx.model.gates.reschedule(gate.id, decision.nextCheckAt ?? next);
+    return 'pending';
+  } catch (error) {
+    if (error instanceof StoreError && error.code === 'INVALID_TRANSITION') {
+      const now = await ctx.model.gates.get(gate.id);
+      if (now && now.status !== 'open') return 'gone';
+    }
+    throw error;
+  }
 }
 
 async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
@@ -306,28 +425,14 @@ async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
       continue;
     }
     for (const gate of gates) {
-      const decision = decisions.get(gate.id) ?? { kind: 'pending' };
-      if (!isDecision(decision)) {
-        escalated += (await escalateGate(
-          ctx,
-          gate,
-          `its evaluator answered ${JSON.stringify(decision)}, not a decision`,
-        ))
-          ? 1
-          : 0;
-        await ctx.model.gates.reschedule(gate.id, next);
-        continue;
-      }
-      if (decision.kind === 'close') {
-        await ctx.model.gates.close(gate.id, decision.result as JsonValue | undefined);
-        closed++;
-        ctx.emit({ type: 'gate.closed', gateId: gate.id, gateType: gate.type });
-        await ctx.model.reports.resolve(`gate-timeout:${gate.id}`);
-        continue;
-      }
-      if (decision.kind === 'escalate')
-        escalated += (await escalateGate(ctx, gate, decision.reason)) ? 1 : 0;
-      await ctx.model.gates.reschedule(gate.id, decision.nextCheckAt ?? next);
+      const outcome = await applyDecision(
+        ctx,
+        gate,
+        decisions.has(gate.id) ? decisions.get(gate.id) : { kind: 'pending' },
+        next,
+      );
+      if (outcome === 'closed') closed++;
+      else if (outcome === 'escalated') escalated++;
     }
   }
   // Open gates past their timeout with no result are escalated once (and stay open).
@@ -487,17 +592,28 @@ async function checkConvoys(ctx: TownContext): Promise<JsonObject> {
   const closed = await ctx.model.convoys.closeFinished();
   for (const convoy of closed) {
     ctx.emit({ type: 'convoy.closed', convoyId: convoy.id });
+    // News, not an incident: the Mayor hears it once per landing, and it is closed at once (a
+    // convoy that reopens and lands again is news again).
     await ctx.report({
-      incidentKey: `convoy-closed:${convoy.id}:${convoy.closedAt}`,
+      incidentKey: `convoy-landed:${convoy.id}`,
       severity: 'info',
       title: `convoy ${convoy.id} landed: ${convoy.title}`,
       details: { convoyId: convoy.id, beads: convoy.beadIds.length },
       source: 'deacon',
     });
+    await ctx.model.reports.resolve(`convoy-landed:${convoy.id}`);
+    await ctx.model.reports.resolve(`convoy-stalled:${convoy.id}`);
+  }
+  // A stall is over once the convoy made progress (or closed): a later stall is a new incident.
+  for (const report of await ctx.model.reports.open()) {
+    if (!report.incidentKey.startsWith('convoy-stalled:')) continue;
+    const convoy = await ctx.model.convoys.get(report.incidentKey.slice('convoy-stalled:'.length));
+    if (convoy?.status !== 'open' || convoy.lastProgressAt > report.firstAt)
+      await ctx.model.reports.resolve(report.incidentKey);
   }
   let stalled = 0;
   for (const convoy of await ctx.model.convoys.stalled(now - ctx.timings.convoyStallMs)) {
-    const key = `convoy-stalled:${convoy.id}:${convoy.lastProgressAt}`;
+    const key = `convoy-stalled:${convoy.id}`;
     if (await ctx.model.reports.byIncident(key)) continue;
     stalled++;
     ctx.emit({ type: 'convoy.stalled', convoyId: convoy.id, sinceMs: now - convoy.lastProgressAt });
@@ -505,11 +621,48 @@ async function checkConvoys(ctx: TownContext): Promise<JsonObject> {
       incidentKey: key,
       severity: 'medium',
       title: `convoy ${convoy.id} (${convoy.title}) has made no progress for ${Math.round((now - convoy.lastProgressAt) / 60_000)} min`,
-      details: { convoyId: convoy.id, openBeads: convoy.openCount },
+      details: {
+        convoyId: convoy.id,
+        openBeads: convoy.openCount,
+        lastProgressAt: convoy.lastProgressAt,
+      },
       source: 'deacon',
     });
   }
   return { closed: closed.map((c) => c.id), stalled };
+}
+
+// ------------------------------------------------------------------ 6. report
+
+/**
+ * Closes the incidents whose cause is gone, so open reports stay the ones that need someone: a
+ * gate closed (by its evaluator or by hand), a situation Boot was called for that this patrol no
+ * longer found, a blocked bead that was put back to work. The rest resolve where they are
+ * detected (evaluator, poller and witness outages, stalls, the crash loop).
+ */
+async function reviewIncidents(ctx: TownContext, results: JsonObject): Promise<number> {
+  const seen = new Set(
+    (
+      (results.witnesses as { triaged?: Array<{ rig: string; kind: string }> } | undefined)
+        ?.triaged ?? []
+    ).map((t) => `boot:${t.kind}:${t.rig}`),
+  );
+  let resolved = 0;
+  for (const report of await ctx.model.reports.open()) {
+    const key = report.incidentKey;
+    let over = false;
+    if (key.startsWith('gate:') || key.startsWith('gate-timeout:')) {
+      const id = key.startsWith('gate:') ? key.slice(5, key.lastIndexOf(':')) : key.slice(13);
+      over = (await ctx.model.gates.get(id))?.status !== 'open';
+    } else if (key.startsWith('boot:')) {
+      over = !seen.has(key);
+    } else if (key.startsWith('respawn-limit:')) {
+      const bead = await ctx.model.beads.get(key.slice('respawn-limit:'.length));
+      over = bead === undefined || bead.status !== 'blocked';
+    }
+    if (over && (await ctx.model.reports.resolve(key))) resolved++;
+  }
+  return resolved;
 }
 
 // ------------------------------------------------------------------ the patrol
@@ -534,8 +687,9 @@ const STEPS: Record<
       finishedAt: ctx.clock.now(),
       steps,
     };
+    const resolved = await reviewIncidents(ctx, results);
     await ctx.tellMayor({ kind: 'summary', at: ctx.clock.now(), patrol });
-    return { sent: true };
+    return { sent: true, resolved };
   },
 };
 

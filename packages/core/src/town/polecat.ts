@@ -12,30 +12,62 @@ export interface PolecatInput {
 }
 
 /**
+ * Takes a bead off its hook as `blocked` and reports it once: the bead keeps killing (or never
+ * starts) its polecat, so respawning it again would only loop.
+ */
+async function giveUp(
+  ctx: TownContext,
+  agent: string,
+  rig: string,
+  beadId: string,
+  respawns: number,
+  why: string,
+): Promise<'escalated'> {
+  await ctx.model.hooks.detach(agent, { status: 'blocked' });
+  ctx.emit({ type: 'polecat.escalated', agent, rig, beadId, respawns });
+  await ctx.report({
+    incidentKey: `respawn-limit:${beadId}`,
+    severity: 'high',
+    title: `bead ${beadId} ${why}: ${respawns - 1} respawns; taken off ${agent}'s hook as blocked`,
+    details: { agent, rig, beadId, respawns: respawns - 1 },
+    source: `witness-${rig}`,
+  });
+  return 'escalated';
+}
+
+/**
  * Makes sure a polecat's hook has a healthy session, once:
- * - a running, healthy session is adopted whatever its epoch (never kill a healthy agent);
+ * - a running, healthy session of this hook's bead is adopted whatever its epoch (never kill a
+ *   healthy agent); a session left from other work (a `done` cut off by a crash) is stopped;
  * - a hung session (running, no activity past the grace) in an operational rig is stopped;
- * - a parked or docked rig gets no new session (the operator wins);
+ * - a parked or docked rig gets no new session (the operator wins): its state is read again
+ *   right before a spawn, and a spawn whose actor was stopped meanwhile is undone;
  * - a new session claims its epoch in the store first, then starts, then is primed;
- * - past `maxRespawns` respawns of the same bead, the bead leaves the hook as `blocked` and is
- *   escalated, instead of looping.
+ * - past `maxRespawns` respawns (or failed starts) of the same bead, the bead leaves the hook as
+ *   `blocked` and is escalated, instead of looping.
  *
  * @returns undefined when a session is running, or why the polecat has nothing to run.
  */
 export async function ensureSession(
   ctx: TownContext,
   input: PolecatInput,
-  options: { countRespawn?: boolean } = {},
+  options: { countRespawn?: boolean; signal?: AbortSignal } = {},
 ): Promise<PolecatOutcome | undefined> {
   const { model, driver, timings } = ctx;
   const { agent, rig } = input;
+  const { signal } = options;
   const session = sessionName(rig, polecatName(agent));
   const hook = await model.hooks.get(agent);
   if (!hook) return 'no-hook';
-  const rigRecord = await model.rigs.require(rig);
   const status = await driver.status(session);
   if (status.state === 'running') {
-    if (ctx.healthy(status) || rigRecord.state !== 'operational') {
+    const labels = status.labels;
+    const otherWork =
+      labels !== undefined &&
+      ((labels.agent !== undefined && labels.agent !== agent) ||
+        (labels.bead !== undefined && labels.bead !== hook.beadId));
+    const rigRecord = await model.rigs.require(rig);
+    if (!otherWork && (ctx.healthy(status) || rigRecord.state !== 'operational')) {
       // Adopt it: after a restart of the Witness or the town, the session is the truth. A
       // parked rig's in-flight work is left to finish even when it looks stale.
       const polecat = await model.polecats.get(agent);
@@ -57,24 +89,22 @@ export async function ensureSession(
       return undefined;
     }
     await driver.stop(session, { graceMs: timings.stopGraceMs });
-    ctx.emit({ type: 'polecat.stopped', agent, rig, reason: 'hung: no activity' });
+    ctx.sessions.forget(session);
+    ctx.emit({
+      type: 'polecat.stopped',
+      agent,
+      rig,
+      reason: otherWork ? `the session held other work (${labels?.bead})` : 'hung: no activity',
+    });
   }
-  if (rigRecord.state !== 'operational') return 'rig-not-operational';
+  // Read again: the rig may have been parked or docked while a session was being stopped.
+  if ((await model.rigs.require(rig)).state !== 'operational') return 'rig-not-operational';
+  if (signal?.aborted) return 'stopped';
   const { epoch, respawn } = await model.polecats.beginSpawn(agent, hook.beadId);
   if (respawn && options.countRespawn !== false) {
     const respawns = await model.respawns.increment(hook.beadId);
-    if (respawns > timings.maxRespawns) {
-      await model.hooks.detach(agent, { status: 'blocked' });
-      ctx.emit({ type: 'polecat.escalated', agent, rig, beadId: hook.beadId, respawns });
-      await ctx.report({
-        incidentKey: `respawn-limit:${hook.beadId}`,
-        severity: 'high',
-        title: `bead ${hook.beadId} keeps killing its polecat: ${respawns - 1} respawns; taken off ${agent}'s hook as blocked`,
-        details: { agent, rig, beadId: hook.beadId, respawns: respawns - 1 },
-        source: `witness-${rig}`,
-      });
-      return 'escalated';
-    }
+    if (respawns > timings.maxRespawns)
+      return giveUp(ctx, agent, rig, hook.beadId, respawns, 'keeps killing its polecat');
   }
   const polecat = await model.polecats.get(agent);
   const bead = await model.beads.require(hook.beadId);
@@ -94,14 +124,29 @@ export async function ensureSession(
       labels: { rig, agent, bead: hook.beadId, hookEpoch: String(hook.epoch) },
     });
   } catch (error) {
+    ctx.sessions.forget(session);
     // Someone (the Daemon's restart, another Witness instance) started it meanwhile: adopt that.
-    if (error instanceof DriverError && error.code === 'EXISTS') {
-      ctx.sessions.forget(session);
+    if (error instanceof DriverError && error.code === 'EXISTS')
       return ensureSession(ctx, input, options);
-    }
+    // A start that fails counts like a respawn: a bead whose session never starts is escalated
+    // after the same number of tries, not retried forever.
+    const respawns = await model.respawns.increment(hook.beadId);
+    if (respawns > timings.maxRespawns)
+      return giveUp(ctx, agent, rig, hook.beadId, respawns, 'cannot start its session');
     throw error;
   }
   ctx.sessions.forget(session);
+  // Stopped while starting (a dock, a retire): undo the spawn if the rig no longer takes one.
+  if (signal?.aborted && (await model.rigs.require(rig)).state !== 'operational') {
+    await driver.stop(session, { graceMs: timings.stopGraceMs });
+    ctx.emit({
+      type: 'polecat.stopped',
+      agent,
+      rig,
+      reason: 'the rig was parked or docked while it started',
+    });
+    return 'rig-not-operational';
+  }
   // Prime before recording the start: a crash in between primes again on adoption (at least
   // once), where the other order could leave an agent never primed.
   await driver.nudge(session, ctx.prime(agentContext));
@@ -117,7 +162,7 @@ export async function ensureSession(
  */
 export function polecatLogic(ctx: TownContext) {
   return fromPromise<PolecatOutcome, PolecatInput>(async ({ input, signal }) => {
-    const outcome = await ensureSession(ctx, input);
+    const outcome = await ensureSession(ctx, input, { signal });
     if (outcome) return outcome;
     if (signal.aborted) return 'stopped';
     await new Promise<void>((resolve) =>

@@ -61,7 +61,9 @@ export type Situation =
   /** A docked rig still has running sessions. */
   | { kind: 'docked-rig-with-sessions'; rig: string; sessions: readonly string[] }
   /** An operational rig has hooked work, but none of its sessions has been running for a while. */
-  | { kind: 'hooks-without-sessions'; rig: string; agents: readonly string[] };
+  | { kind: 'hooks-without-sessions'; rig: string; agents: readonly string[] }
+  /** The rig's Witness stopped answering pings and the Deacon restarted it (`error` says how). */
+  | { kind: 'witness-restarted'; rig: string; error: string };
 
 /** Boot's verdict; the Deacon acts on it. */
 export interface Assessment {
@@ -84,8 +86,14 @@ export interface PatrolSummary {
 
 /** A user poller: the Daemon runs it every `intervalMs`, once per operational rig if `perRig`. */
 export interface Poller {
+  /** Names its supervisor child and its incidents: letters, digits, `_`, `-`, `.`; unique. */
   name: string;
   intervalMs: number;
+  /**
+   * A run taking longer than this fails (reported) and its signal is aborted; a run also sees
+   * its signal aborted when the town stops. @defaultValue intervalMs
+   */
+  timeoutMs?: number;
   /** Run once per operational rig (parked and docked rigs are skipped) instead of once. */
   perRig?: boolean;
   run(context: { now: number; rig?: string; signal: AbortSignal }): void | Promise<void>;

@@ -29,6 +29,31 @@ export function witnessId(rig: string): string {
 }
 
 /**
+ * Stops the rig's sessions that belfry started for work no longer on a hook: the session of a
+ * bead that was finished (a `done` whose stop was cut off by a crash) or taken off the hook. A
+ * session without belfry's labels is not ours and is left alone.
+ */
+async function stopLeftovers(
+  ctx: TownContext,
+  rig: string,
+  hooked: ReadonlyMap<string, string>,
+): Promise<void> {
+  for (const s of await ctx.sessions.sessionsOf(rig)) {
+    const agent = s.labels?.agent;
+    if (s.state !== 'running' || agent === undefined || s.labels?.bead === undefined) continue;
+    if (hooked.get(agent) === s.labels.bead) continue;
+    await ctx.driver.stop(s.name, { graceMs: ctx.timings.stopGraceMs });
+    ctx.sessions.forget(s.name);
+    ctx.emit({
+      type: 'polecat.stopped',
+      agent,
+      rig,
+      reason: `its bead ${s.labels.bead} is no longer on the hook`,
+    });
+  }
+}
+
+/**
  * Makes the Witness's polecat children match the rig's hooks: an operational rig gets a polecat
  * per hook; a parked rig keeps only those whose sessions are still running (in-flight work
  * finishes, nothing new starts); a docked rig's Witness is stopped by the Deacon.
@@ -42,7 +67,9 @@ async function reconcile(
   const record = await ctx.model.rigs.get(rig);
   if (!record || record.state === 'docked') return;
   const desired = new Map<string, string>();
-  for (const hook of await ctx.model.hooks.list({ rig })) {
+  const hooks = await ctx.model.hooks.list({ rig });
+  await stopLeftovers(ctx, rig, new Map(hooks.map((h) => [h.id, h.beadId])));
+  for (const hook of hooks) {
     const id = `polecat-${polecatName(hook.id)}`;
     if (record.state === 'operational') desired.set(id, hook.id);
     else if (

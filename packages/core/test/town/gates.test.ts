@@ -86,7 +86,7 @@ describe('gates through the patrol', () => {
       expect.objectContaining({ step: 0, beadId: s0 }),
     ]);
 
-    await t.town.done(first.agent, { result: { artifact: 'v1.2.3' } });
+    await t.town.done(first.agent, first.beadId, { result: { artifact: 'v1.2.3' } });
     expect((await t.model.beads.require(s0)).status).toBe('done');
     let m = await t.model.molecules.require(molecule.id);
     expect(m).toMatchObject({ status: 'running', cursor: 1, epoch: 1 });
@@ -102,7 +102,7 @@ describe('gates through the patrol', () => {
     });
 
     // Done with step 1: step 2 waits on a human gate, which no patrol closes by itself.
-    await t.town.done(second.agent);
+    await t.town.done(second.agent, second.beadId);
     m = await t.model.molecules.require(molecule.id);
     expect(m).toMatchObject({ status: 'waiting', cursor: 2 });
     const gateId = m.waitingOn as string;
@@ -122,7 +122,7 @@ describe('gates through the patrol', () => {
     });
     expect(dispatched).toMatchObject({ beadId: s2, rig: 'api' });
     const third = await waitFor(t, 'polecat.spawned', { where: (e) => e.beadId === s2 });
-    await t.town.done(third.agent);
+    await t.town.done(third.agent, third.beadId);
     m = await t.model.molecules.require(molecule.id);
     expect(m.status).toBe('done');
     expect(m.completed.map((c) => c.name)).toEqual(['build', 'test', 'ship']);

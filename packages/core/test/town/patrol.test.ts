@@ -194,12 +194,12 @@ describe('convoys through the patrol', () => {
     await waitFor(t, 'polecat.spawned', { where: (e) => e.agent === a.agent });
     await waitFor(t, 'polecat.spawned', { where: (e) => e.agent === b.agent });
 
-    await t.town.done(a.agent);
+    await t.town.done(a.agent, a.beadId);
     await t.advance(180_000);
     expect((await t.town.convoys.status(convoy.id)).status).toBe('open');
     expect(eventsOf(t, 'convoy.closed')).toEqual([]);
 
-    await t.town.done(b.agent, { status: 'wontfix' });
+    await t.town.done(b.agent, b.beadId, { status: 'wontfix' });
     const closed = await t.next('convoy.closed', { where: (e) => e.convoyId === convoy.id });
     expect(await t.town.convoys.status(convoy.id)).toMatchObject({
       status: 'closed',
@@ -208,7 +208,7 @@ describe('convoys through the patrol', () => {
     });
     await t.advance(300_000);
     expect(eventsOf(t, 'convoy.closed')).toHaveLength(1);
-    const landed = sink.reports(`convoy-closed:${convoy.id}`);
+    const landed = sink.reports(`convoy-landed:${convoy.id}`);
     expect(landed).toHaveLength(1);
     expect(landed[0]?.title).toMatch(/^convoy .* landed/);
     expect(landed[0]?.title).toContain('Auth fixes');
@@ -228,7 +228,7 @@ describe('convoys through the patrol', () => {
     const bead = await t.model.beads.create({ title: 'ship it', rig: 'api', status: 'done' });
     const convoy = await t.town.convoys.create({ title: 'Release', beadIds: [bead.id] });
     await t.next('convoy.closed', { where: (e) => e.convoyId === convoy.id });
-    expect(sink.reports(`convoy-closed:${convoy.id}`)).toHaveLength(1);
+    expect(sink.reports(`convoy-landed:${convoy.id}`)).toHaveLength(1);
 
     await t.model.beads.setStatus(bead.id, 'open');
     await t.advance(120_000);
@@ -236,7 +236,7 @@ describe('convoys through the patrol', () => {
     await t.next('convoy.closed', { where: (e) => e.convoyId === convoy.id });
     expect((await t.town.convoys.status(convoy.id)).status).toBe('closed');
     // A second landing is news for the Mayor, as the first was.
-    expect(sink.reports(`convoy-closed:${convoy.id}`)).toHaveLength(2);
+    expect(sink.reports(`convoy-landed:${convoy.id}`)).toHaveLength(2);
     await t.stop();
   });
 
@@ -284,13 +284,13 @@ describe('molecule dispatch', () => {
     });
     const s0 = `${molecule.id}.s0.e1`;
     const first = await waitFor(t, 'polecat.spawned', { where: (e) => e.beadId === s0 });
-    await t.town.done(first.agent);
+    await t.town.done(first.agent, first.beadId);
     expect((await t.model.beads.require(s0)).status).toBe('done');
 
     // The gate of step 1 closes: the molecule goes out again, as a new bead of a new epoch.
     const s1 = `${molecule.id}.s1.e2`;
     const second = await waitFor(t, 'polecat.spawned', { where: (e) => e.beadId === s1 });
-    await t.town.done(second.agent);
+    await t.town.done(second.agent, second.beadId);
     expect((await t.model.molecules.require(molecule.id)).status).toBe('done');
 
     await t.advance(900_000);

@@ -280,10 +280,10 @@ describe("what Gas Town's users ran into", () => {
       const first = await t.work('finished before the crash', 'api');
       const second = await t.work('finished while the daemon is down', 'api');
       await until(t, () => spawnedAgents(t).length >= 2, { what: 'the spawns' });
-      await t.town.done(first.agent);
+      await t.town.done(first.agent, first.beadId);
       t.town.kill();
       // The agent reports done while the daemon is down (done needs only the store and driver).
-      await t.town.done(second.agent, { status: 'wontfix' });
+      await t.town.done(second.agent, second.beadId, { status: 'wontfix' });
       await t.advance(60_000);
 
       const t2 = await restartDaemon(t, OPTIONS);
@@ -402,8 +402,8 @@ describe("what Gas Town's users ran into", () => {
     const b = await t.work('part b', 'web');
     const convoy = await t.town.convoys.create({ title: 'feature', beadIds: [a.beadId, b.beadId] });
     await until(t, () => spawnedAgents(t).length >= 2, { what: 'the spawns' });
-    await t.town.done(a.agent);
-    await t.town.done(b.agent);
+    await t.town.done(a.agent, a.beadId);
+    await t.town.done(b.agent, b.beadId);
     await t.next('convoy.closed', { where: (e) => e.convoyId === convoy.id });
     expect((await t.town.convoys.status(convoy.id)).status).toBe('closed');
 
@@ -417,11 +417,11 @@ describe("what Gas Town's users ran into", () => {
     await until(t, () => spawnedAgents(t).filter((x) => x === again.agent).length >= 2, {
       what: 'the reopened bead to be picked up',
     });
-    await t.town.done(again.agent);
+    await t.town.done(again.agent, again.beadId);
     await t.next('convoy.closed', { where: (e) => e.convoyId === convoy.id });
     expect((await t.town.convoys.status(convoy.id)).status).toBe('closed');
     // Each landing is news for the Mayor.
-    expect(reportsTo(mayor, `convoy-closed:${convoy.id}`)).toHaveLength(2);
+    expect(reportsTo(mayor, `convoy-landed:${convoy.id}`)).toHaveLength(2);
     await t.stop();
   });
 });

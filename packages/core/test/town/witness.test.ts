@@ -184,7 +184,7 @@ describe('the Witness', () => {
     const { agent, beadId } = await t.work('a small fix');
     const first = await t.next('polecat.spawned');
 
-    await t.town.done(agent);
+    await t.town.done(agent, beadId);
     expect((await t.session(agent)).state).toBe('exited');
     expect(await t.model.beads.require(beadId)).toMatchObject({ status: 'done' });
     expect(await t.model.hooks.get(agent)).toBeUndefined();
