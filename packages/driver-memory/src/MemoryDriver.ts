@@ -76,8 +76,12 @@ export interface MemoryDriverOptions {
 
 const OPTION_KEYS = ['clock', 'programs', 'defaultProgram', 'defaultGraceMs', 'maxOutputLines'];
 
-function bad(path: string, message: string): never {
-  throw new ConfigError({ code: 'INVALID_OPTION', path, message: `${path}: ${message}` });
+function bad(
+  path: string,
+  message: string,
+  code: 'INVALID_OPTION' | 'UNKNOWN_OPTION' = 'INVALID_OPTION',
+): never {
+  throw new ConfigError({ code, path, message: `${path}: ${message}` });
 }
 
 function show(value: unknown): string {
@@ -96,7 +100,11 @@ function checkProgramOptions(options: unknown, path: string): MemoryProgramOptio
   const { startDelayMs, failStart, ...rest } = options as MemoryProgramOptions;
   const unknown = Object.keys(rest);
   if (unknown.length > 0)
-    bad(`${path}.${unknown[0]}`, 'is not a program option; allowed: startDelayMs, failStart');
+    bad(
+      `${path}.${unknown[0]}`,
+      'is not a program option; allowed: startDelayMs, failStart',
+      'UNKNOWN_OPTION',
+    );
   if (startDelayMs !== undefined) integerAtLeast(startDelayMs, 0, `${path}.startDelayMs`);
   if (failStart !== undefined && (typeof failStart !== 'string' || failStart.length === 0))
     bad(`${path}.failStart`, `must be a non-empty message; got ${show(failStart)}`);
@@ -182,14 +190,25 @@ export class MemoryDriver implements SessionDriver {
     if (typeof options !== 'object' || options === null) bad('options', 'must be an object');
     for (const key of Object.keys(options))
       if (!OPTION_KEYS.includes(key))
-        bad(`options.${key}`, `is not an option; allowed: ${OPTION_KEYS.join(', ')}`);
+        bad(
+          `options.${key}`,
+          `is not an option; allowed: ${OPTION_KEYS.join(', ')}`,
+          'UNKNOWN_OPTION',
+        );
     const clock = options.clock ?? realClock;
-    if (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function')
+    if (
+      typeof clock?.now !== 'function' ||
+      typeof clock.setTimeout !== 'function' ||
+      typeof clock.clearTimeout !== 'function'
+    )
       bad('options.clock', 'must be a Clock (now, setTimeout, clearTimeout)');
     this.clock = clock;
     for (const [name, run] of Object.entries(builtinPrograms))
       this.programs.set(name, { run, options: {} });
-    for (const [name, program] of Object.entries(options.programs ?? {})) {
+    const programs = options.programs ?? {};
+    if (typeof programs !== 'object' || programs === null || Array.isArray(programs))
+      bad('options.programs', `must be an object of programs by name; got ${show(programs)}`);
+    for (const [name, program] of Object.entries(programs)) {
       const path = `options.programs.${name}`;
       if (typeof program === 'function') this.programs.set(name, { run: program, options: {} });
       else if (typeof program?.run === 'function')
@@ -200,12 +219,11 @@ export class MemoryDriver implements SessionDriver {
       else bad(path, 'must be a program function or { run, options }');
     }
     this.defaultProgram = options.defaultProgram ?? 'agent';
-    if (!this.programs.has(this.defaultProgram)) {
-      throw new DriverError({
-        code: 'INVALID_SPEC',
-        message: `defaultProgram ${JSON.stringify(this.defaultProgram)} is not a program; known: ${[...this.programs.keys()].join(', ')}`,
-      });
-    }
+    if (!this.programs.has(this.defaultProgram))
+      bad(
+        'options.defaultProgram',
+        `${show(this.defaultProgram)} is not a program; known: ${[...this.programs.keys()].join(', ')}`,
+      );
     this.defaultGraceMs = integerAtLeast(
       options.defaultGraceMs ?? 5_000,
       0,

@@ -33,7 +33,11 @@ export interface SessionStatus {
   pid?: number;
   /** When it started (clock ms). */
   startedAt?: number;
-  /** When it last showed activity: output, input, or a nudge (clock ms). */
+  /**
+   * When the session last showed activity of its own: output it wrote (clock ms). Input sent
+   * to it, a nudge included, does not count: a hung agent must not look alive because the town
+   * nudged it.
+   */
   lastActivityAt?: number;
   /** For `exited`: the exit code, or null when a signal ended it. */
   exitCode?: number | null;

@@ -73,6 +73,7 @@ export class Polecats {
    * Gives a bead to a rig: puts it on the hook of the rig's first idle polecat, or of a new one
    * named from `names` (then `p<n>`). All in one transaction, so two concurrent slings never
    * share a polecat. Slinging a bead that is already on a hook of this rig returns that hook.
+   * A new hook resets the bead's respawn count.
    * Refused for parked and docked rigs (`INVALID_TRANSITION`): the operator wins.
    */
   async sling(
@@ -132,6 +133,8 @@ export class Polecats {
       };
       await tx.insert('hooks', hook);
       await writeBeadStatus(tx, env, bead, HOOKED, now, polecat.id);
+      // A new assignment starts a new respawn budget (a blocked bead the operator slings again).
+      await tx.delete('respawns', beadId);
       return { polecat, hook, created };
     });
   }

@@ -59,6 +59,11 @@ export function withDeadline<T>(
   ]).finally(() => clock.clearTimeout(timer));
 }
 
+/** Cuts `text` to at most `max` characters, marking the cut with `…`. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 /** A polecat's session name: `<rig>-<name>`. */
 export function sessionName(rig: string, name: string): string {
   return `${rig}-${name}`;
@@ -233,7 +238,12 @@ export function createContext(init: {
       }
     },
     async report(input) {
-      const { report, created } = await init.model.reports.file(input);
+      // Titles are built from text the town does not control (an evaluator's reason, an error
+      // message, a convoy's title): clip it rather than lose the report.
+      const { report, created } = await init.model.reports.file({
+        ...input,
+        title: clip(input.title, 500),
+      });
       ctx.emit({ type: 'report', report, created });
       if (created) await ctx.tellMayor({ kind: 'report', at: clock.now(), report });
       return { report, created };

@@ -55,6 +55,8 @@ const CRASH_LOOP_WINDOW_MS = 900_000;
 /** …which ends once the Deacon has gone this long without a restart. */
 const CRASH_LOOP_QUIET_MS = 1_800_000;
 
+const DRIVER_METHODS = ['start', 'status', 'list', 'nudge', 'capture', 'stop'] as const;
+
 const OPTION_KEYS = [
   'store',
   'driver',
@@ -83,18 +85,56 @@ function checkOptions(options: TownOptions): TownTimings {
         `is not an option here; allowed: ${OPTION_KEYS.join(', ')}`,
       );
   }
-  const d = options.driver as Partial<SessionDriver> | undefined;
-  if (
-    !d ||
-    typeof d.start !== 'function' ||
-    typeof d.list !== 'function' ||
-    typeof d.stop !== 'function'
-  ) {
+  const d = options.driver as unknown as Record<string, unknown> | undefined;
+  if (d === undefined || d === null)
     fail(
       'MISSING_OPTION',
       'options.driver',
-      'must be a SessionDriver (for example createMemoryDriver() from @belfry/driver-memory)',
+      'is required: a SessionDriver (for example createMemoryDriver() from @belfry/driver-memory)',
     );
+  const missing = DRIVER_METHODS.filter((m) => typeof d[m] !== 'function');
+  if (missing.length > 0)
+    fail(
+      'INVALID_OPTION',
+      'options.driver',
+      `must implement SessionDriver (${DRIVER_METHODS.join(', ')}); missing: ${missing.join(', ')}`,
+    );
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (options.timings !== undefined && !isObject(options.timings))
+    fail(
+      'INVALID_OPTION',
+      'options.timings',
+      `must be an object of timings; got ${describe(options.timings)}`,
+    );
+  for (const key of ['rigs', 'gates', 'pollers', 'statuses', 'terminalStatuses'] as const) {
+    if (options[key] !== undefined && !Array.isArray(options[key]))
+      fail('INVALID_OPTION', `options.${key}`, `must be an array; got ${describe(options[key])}`);
+  }
+  for (const key of ['mayor', 'triage'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'function')
+      fail('INVALID_OPTION', `options.${key}`, `must be a function; got ${describe(options[key])}`);
+  }
+  if (options.agent !== undefined) {
+    if (!isObject(options.agent))
+      fail(
+        'INVALID_OPTION',
+        'options.agent',
+        `must be an object { launch?, prime? }; got ${describe(options.agent)}`,
+      );
+    for (const [key, value] of Object.entries(options.agent)) {
+      if (key !== 'launch' && key !== 'prime')
+        fail(
+          'UNKNOWN_OPTION',
+          `options.agent.${key}`,
+          'is not an option here; allowed: launch, prime',
+        );
+      if (value !== undefined && typeof value !== 'function')
+        fail(
+          'INVALID_OPTION',
+          `options.agent.${key}`,
+          `must be a function; got ${describe(value)}`,
+        );
+    }
   }
   const timings: TownTimings = { ...DEFAULT_TIMINGS };
   for (const [key, value] of Object.entries(options.timings ?? {})) {
@@ -327,14 +367,16 @@ export class Town {
    * non-event for them, and the next start adopts them.
    */
   async stop(): Promise<void> {
-    if (this.state === 'started') this.state = 'stopped';
-    await this.root.stop();
+    const was = this.state;
+    this.state = 'stopped';
+    if (was === 'started') await this.root.stop();
   }
 
   /** Stops the tree at once (as a crash would; sessions keep running). */
   kill(): void {
-    if (this.state === 'started') this.state = 'stopped';
-    this.root.kill();
+    const was = this.state;
+    this.state = 'stopped';
+    if (was === 'started') this.root.kill();
   }
 
   /** Settles when the tree stops; rejects if the root failed. */
@@ -402,6 +444,9 @@ export class Town {
     beadId: string,
     rig: string,
   ): Promise<{ agent: string; beadId: string; created: boolean }> {
+    // Its sessions are named after it: a rig made through the model with a name no session can
+    // have (a '.', over 32 characters) takes no work from the town.
+    checkRigName(rig, 'rig');
     const { polecat, created } = await this.model.polecats.sling(
       beadId,
       rig,
@@ -531,7 +576,7 @@ export class Town {
   /** The whole tree as data: daemon, deacon, rigs with their witnesses and polecats, and counts. */
   async status(): Promise<TownStatus> {
     const system = this.root.actor.system;
-    const running = this.root.actor.getSnapshot().status === 'active';
+    const running = this.state === 'started' && this.root.actor.getSnapshot().status === 'active';
     const top = running ? this.root.whichChildren() : [];
     const deaconInfo = top.find((c) => c.id === 'deacon');
     const deacon = system.get('deacon') as AnyActorRef | undefined;

@@ -11,7 +11,7 @@ import {
   whichChildren,
 } from '../supervisorApi';
 import { bootLogic } from './boot';
-import { polecatName, sessionName, type TownContext, withDeadline } from './context';
+import { clip, polecatName, sessionName, type TownContext, withDeadline } from './context';
 import type { Assessment, PatrolSummary, Situation } from './types';
 import { witnessId, witnessSpec } from './witness';
 
@@ -121,9 +121,9 @@ async function runBoot(
 
 async function stopRigSessions(ctx: TownContext, rig: string): Promise<string[]> {
   const stopped: string[] = [];
-  const prefix = `${rig}-`;
+  // The sessions labelled with the rig: the same ones the docked-rig situation counts.
   for (const s of await ctx.driver.list()) {
-    if (s.state !== 'running' || s.labels?.rig !== rig || !s.name.startsWith(prefix)) continue;
+    if (s.state !== 'running' || s.labels?.rig !== rig) continue;
     await ctx.driver.stop(s.name, { graceMs: ctx.timings.stopGraceMs });
     ctx.sessions.forget(s.name);
     stopped.push(s.name);
@@ -196,7 +196,6 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
   const triaged: JsonObject[] = [];
   // Witnesses the Deacon restarted since the last patrol: Boot assesses, then the Mayor hears.
   for (const [rig, error] of [...ctx.witnessRestarts]) {
-    ctx.witnessRestarts.delete(rig);
     const situation: Situation = { kind: 'witness-restarted', rig, error };
     const assessment = await runBoot(ctx, system, situation);
     await ctx.report({
@@ -206,6 +205,7 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
       details: { rig, error, action: assessment.action, assessment: assessment.reason },
       source: 'deacon',
     });
+    ctx.witnessRestarts.delete(rig);
     if (assessment.action !== 'escalate') await actOn(ctx, system, situation, assessment);
     triaged.push({ rig, kind: situation.kind, action: assessment.action });
   }
@@ -293,7 +293,8 @@ function isDecision(value: unknown): value is GateDecision {
   );
 }
 
-async function escalateGate(ctx: TownContext, gate: Gate, reason: string): Promise<boolean> {
+async function escalateGate(ctx: TownContext, gate: Gate, said: string): Promise<boolean> {
+  const reason = clip(said, 1_000);
   const { isNew } = await ctx.model.gates.escalate(gate.id, reason);
   if (isNew) {
     ctx.emit({ type: 'gate.escalated', gateId: gate.id, gateType: gate.type, reason });
@@ -314,6 +315,16 @@ async function escalateGate(ctx: TownContext, gate: Gate, reason: string): Promi
 export async function resolveGateIncidents(ctx: TownContext, gateId: string): Promise<void> {
   await ctx.model.reports.resolve(`gate:${gateId}:escalated`);
   await ctx.model.reports.resolve(`gate-timeout:${gateId}`);
+}
+
+/** Reschedules a gate unless it closed meanwhile (by hand, during its evaluation). */
+async function rescheduleIfOpen(ctx: TownContext, id: string, at: number): Promise<void> {
+  try {
+    await ctx.model.gates.reschedule(id, at);
+  } catch (error) {
+    if (!(error instanceof StoreError && error.code === 'INVALID_TRANSITION')) throw error;
+    if ((await ctx.model.gates.get(id))?.status === 'open') throw error;
+  }
 }
 
 /**
@@ -421,7 +432,7 @@ async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
         details: { type, gates: gates.length },
         source: 'deacon',
       });
-      for (const gate of gates) await ctx.model.gates.reschedule(gate.id, next);
+      for (const gate of gates) await rescheduleIfOpen(ctx, gate.id, next);
       continue;
     }
     for (const gate of gates) {
@@ -439,7 +450,8 @@ async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
   let overdue = 0;
   for (const gate of await ctx.model.gates.overdue({ now })) {
     const reason = 'past its timeout with no result';
-    if (gate.escalations.some((e) => e.reason === reason)) continue;
+    // The open incident (not the gate's bounded list of reasons) says it was escalated already.
+    if (await ctx.model.reports.byIncident(`gate-timeout:${gate.id}`)) continue;
     overdue++;
     await ctx.model.gates.escalate(gate.id, reason);
     ctx.emit({ type: 'gate.escalated', gateId: gate.id, gateType: gate.type, reason });
@@ -693,6 +705,32 @@ const STEPS: Record<
   },
 };
 
+function count(value: unknown): number {
+  return Array.isArray(value) ? value.length : typeof value === 'number' ? value : 0;
+}
+
+/**
+ * One line for the digest, as the seed's squash summary ("Patrol: 3 gates evaluated, 1 closed,
+ * 0 issues"). The step results themselves, lists included, are on the digest as `steps`; the
+ * line stays short however many gates, molecules or convoys a patrol handled.
+ */
+export function describePatrol(steps: JsonObject): string {
+  const get = (step: string) => (steps[step] ?? {}) as Record<string, unknown>;
+  const w = get('witnesses');
+  const g = get('gates');
+  const l = get('lifecycle');
+  const c = get('convoys');
+  const r = get('report');
+  return [
+    `Patrol: witnesses ${count(w.started)} started, ${count(w.stopped)} stopped, ${count(w.triaged)} triaged`,
+    `gates ${count(g.evaluated)} evaluated, ${count(g.closed)} closed, ${count(g.escalated)} escalated, ${count(g.overdue)} overdue, ${count(g.failed)} evaluators failed`,
+    `lifecycle ${count(l.done)} done, ${count(l.failed)} failed`,
+    `dispatched ${count(get('dispatch').dispatched)}`,
+    `convoys ${count(c.closed)} closed, ${count(c.stalled)} stalled`,
+    `incidents resolved ${count(r.resolved)}`,
+  ].join('; ');
+}
+
 /**
  * Runs one patrol: resumes an unfinished one at its next step, or starts a new one. Each step's
  * result is recorded as the molecule's step; the finished patrol is squashed into a digest.
@@ -731,9 +769,7 @@ export async function runPatrol(ctx: TownContext, system: System): Promise<void>
     ...steps
   } = results as { molecule: string; startedAt: number } & JsonObject;
   const summary: PatrolSummary = { moleculeId: id, startedAt, finishedAt: ctx.clock.now(), steps };
-  const digest = await model.molecules.squash(molecule.id, {
-    summary: JSON.stringify(summary.steps),
-  });
+  const digest = await model.molecules.squash(molecule.id, { summary: describePatrol(steps) });
   // Digests are the patrol's audit trail; without a bound a daemon's store would grow by one
   // every few minutes for as long as it runs.
   await model.molecules.pruneDigests(PATROL, { keep: ctx.timings.keepPatrolDigests });

@@ -11,6 +11,9 @@ export interface PolecatInput {
   rig: string;
 }
 
+/** What every driver accepts as a session name (see `checkSessionName`). */
+const SESSION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
 /**
  * Takes a bead off its hook as `blocked` and reports it once: the bead keeps killing (or never
  * starts) its polecat, so respawning it again would only loop.
@@ -28,8 +31,8 @@ async function giveUp(
   await ctx.report({
     incidentKey: `respawn-limit:${beadId}`,
     severity: 'high',
-    title: `bead ${beadId} ${why}: ${respawns - 1} respawns; taken off ${agent}'s hook as blocked`,
-    details: { agent, rig, beadId, respawns: respawns - 1 },
+    title: `bead ${beadId} ${why}; taken off ${agent}'s hook as blocked`,
+    details: { agent, rig, beadId, respawns: respawns - 1, why },
     source: `witness-${rig}`,
   });
   return 'escalated';
@@ -59,6 +62,16 @@ export async function ensureSession(
   const session = sessionName(rig, polecatName(agent));
   const hook = await model.hooks.get(agent);
   if (!hook) return 'no-hook';
+  if (!SESSION_NAME.test(session))
+    // No driver takes it, and retrying cannot help: off the hook at once, reported.
+    return giveUp(
+      ctx,
+      agent,
+      rig,
+      hook.beadId,
+      1,
+      `cannot get a session named ${JSON.stringify(session)} (rig names are 1 to 32 letters, digits, '_' or '-')`,
+    );
   const status = await driver.status(session);
   if (status.state === 'running') {
     const labels = status.labels;
@@ -100,11 +113,17 @@ export async function ensureSession(
   // Read again: the rig may have been parked or docked while a session was being stopped.
   if ((await model.rigs.require(rig)).state !== 'operational') return 'rig-not-operational';
   if (signal?.aborted) return 'stopped';
+  /** Counts one more try of the bead; past the limit, gives the bead up. */
+  const countTry = async (why: (tries: number) => string) => {
+    const respawns = await model.respawns.increment(hook.beadId);
+    return respawns > timings.maxRespawns
+      ? giveUp(ctx, agent, rig, hook.beadId, respawns, why(respawns - 1))
+      : undefined;
+  };
   const { epoch, respawn } = await model.polecats.beginSpawn(agent, hook.beadId);
   if (respawn && options.countRespawn !== false) {
-    const respawns = await model.respawns.increment(hook.beadId);
-    if (respawns > timings.maxRespawns)
-      return giveUp(ctx, agent, rig, hook.beadId, respawns, 'keeps killing its polecat');
+    const outcome = await countTry((n) => `keeps killing its polecat: ${n} respawns`);
+    if (outcome) return outcome;
   }
   const polecat = await model.polecats.get(agent);
   const bead = await model.beads.require(hook.beadId);
@@ -130,9 +149,11 @@ export async function ensureSession(
       return ensureSession(ctx, input, options);
     // A start that fails counts like a respawn: a bead whose session never starts is escalated
     // after the same number of tries, not retried forever.
-    const respawns = await model.respawns.increment(hook.beadId);
-    if (respawns > timings.maxRespawns)
-      return giveUp(ctx, agent, rig, hook.beadId, respawns, 'cannot start its session');
+    const last = error instanceof Error ? error.message : String(error);
+    const outcome = await countTry(
+      (n) => `cannot start its session: ${n} tries failed (last: ${last})`,
+    );
+    if (outcome) return outcome;
     throw error;
   }
   ctx.sessions.forget(session);
