@@ -1,5 +1,7 @@
 import type { Clock } from '@belfry/core';
 
+const noop = () => {};
+
 interface Timer {
   id: number;
   at: number;
@@ -68,9 +70,22 @@ export class SimulatedClock implements Clock {
     return timer.id;
   }
 
-  /** Cancels a scheduled callback; unknown or fired handles are ignored. */
+  /**
+   * Cancels a scheduled callback; unknown or fired handles are ignored. The callback is let go
+   * at once, and once cancelled entries make up most of the queue it is rebuilt from the live
+   * timers, so a test that sets and cancels far-future timers for hours of simulated time (a
+   * patrol's interval, say) keeps a queue as large as what is really scheduled.
+   */
   clearTimeout(handle: unknown): void {
-    if (typeof handle === 'number') this.live.delete(handle);
+    if (typeof handle !== 'number') return;
+    const timer = this.live.get(handle);
+    if (!timer) return;
+    this.live.delete(handle);
+    timer.callback = noop;
+    if (this.heap.length > 64 && this.heap.length > 2 * this.live.size) {
+      // A list sorted by (at, seq) is a valid binary heap.
+      this.heap = [...this.live.values()].sort((a, b) => a.at - b.at || a.seq - b.seq);
+    }
   }
 
   /** How many callbacks are scheduled and not yet fired or cancelled. */

@@ -97,6 +97,29 @@ describe('SimulatedClock', () => {
   });
 });
 
+describe('SimulatedClock: cancelled timers', () => {
+  it('lets go of cancelled far-future timers: the queue stays as large as what is scheduled', async () => {
+    const clock = new SimulatedClock();
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push('a'), 5_000);
+    clock.setTimeout(() => fired.push('b'), 5_000);
+    for (let i = 0; i < 10_000; i++) {
+      // A patrol's interval timer: set far ahead, cancelled when the patrol comes early.
+      const id = clock.setTimeout(() => fired.push('never'), 1e12);
+      clock.clearTimeout(id);
+      await clock.advance(0);
+    }
+    clock.setTimeout(() => fired.push('c'), 5_000);
+    expect(clock.pendingTimers()).toBe(3);
+    // Internal, on purpose: the point is the queue's size, not only what fires.
+    expect((clock as unknown as { heap: unknown[] }).heap.length).toBeLessThan(100);
+    await clock.advance(5_000);
+    expect(fired).toEqual(['a', 'b', 'c']);
+    await clock.advance(1e12);
+    expect(fired).toEqual(['a', 'b', 'c']);
+  });
+});
+
 describe('recordEvents', () => {
   it('records a supervisor bus in order, by type, as lines, until stopped', async () => {
     const clock = new SimulatedClock();
