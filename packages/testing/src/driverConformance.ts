@@ -20,6 +20,11 @@ export interface DriverConformanceOptions {
   timeoutMs?: number;
   /** The grace period given to `stop` of the stubborn program. @defaultValue 300 (ms) */
   graceMs?: number;
+  /**
+   * The granularity of the driver's `lastActivityAt` (tmux reports whole seconds); the activity
+   * case waits a little longer than this. @defaultValue 1_000 (ms)
+   */
+  activityResolutionMs?: number;
   /** Session names are prefixed with this, so parallel runs do not collide. @defaultValue 'conf' */
   prefix?: string;
   /** Called after each test with the driver it used (after its sessions were stopped). */
@@ -41,7 +46,7 @@ async function failure(operation: () => Promise<unknown>): Promise<unknown> {
 
 /**
  * Registers a vitest suite that every {@link SessionDriver} runs against itself: idempotent
- * start by name and epoch; status running, exited (with the code) and missing; nudge delivery;
+ * start by name and epoch; status running, exited (with the code) and missing; activity times; nudge delivery;
  * capture; stop, graceful then forced, idempotent; list for discovery; bad names refused.
  *
  * @param makeDriver - makes a driver; called once per test.
@@ -63,6 +68,7 @@ export function runDriverConformance(
 ): void {
   const timeoutMs = options.timeoutMs ?? 5_000;
   const graceMs = options.graceMs ?? 300;
+  const activityResolutionMs = options.activityResolutionMs ?? 1_000;
   const prefix = options.prefix ?? 'conf';
   let counter = 0;
   const used: Array<{ driver: SessionDriver; names: Set<string> }> = [];
@@ -186,6 +192,21 @@ export function runDriverConformance(
       const last = await driver.capture(n, { lines: 1 });
       expect(last).toHaveLength(1);
       expect(last[0]).toContain('third nudge');
+    });
+
+    it('moves lastActivityAt forward when the session writes output', async () => {
+      const { driver, name } = await setup();
+      const n = name();
+      await driver.start({ name: n, epoch: 1, command: options.echo });
+      const before = (await driver.status(n)).lastActivityAt as number;
+      expect(typeof before).toBe('number');
+      // Past the driver's activity resolution (tmux reports whole seconds).
+      await options.wait(activityResolutionMs + 100);
+      await driver.nudge(n, 'show some activity');
+      await until('the activity time to move on', async () => {
+        const now = (await driver.status(n)).lastActivityAt;
+        return typeof now === 'number' && now > before;
+      });
     });
 
     it('refuses to nudge a session that is not running', async () => {
