@@ -4,6 +4,11 @@ import type { SessionSpec } from './SessionDriver';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Whether every driver takes `name` as a session name (what {@link checkSessionName} checks). */
+export function isSessionName(name: unknown): name is string {
+  return typeof name === 'string' && NAME.test(name);
+}
+
 /**
  * Checks a session name: letters, digits, `_` and `-`, 1 to 64 characters. Names are never
  * rewritten; anything else is refused.
@@ -18,7 +23,7 @@ const NAME = /^[A-Za-z0-9_-]{1,64}$/;
  * ```
  */
 export function checkSessionName(name: unknown): string {
-  if (typeof name !== 'string' || !NAME.test(name)) {
+  if (!isSessionName(name)) {
     throw new DriverError({
       code: 'INVALID_NAME',
       message: `session name ${describe(name)} is not allowed: use 1 to 64 letters, digits, '_' or '-'`,

@@ -4,7 +4,8 @@ import type { GateEvaluator } from '../gate/GateEvaluator';
 import { describe, fail } from '../internal/validate';
 import type { FileReportInput } from '../model/Reports';
 import type { TownModel } from '../model/TownModel';
-import type { Report } from '../model/types';
+import type { LifecycleAction, LifecycleRequest, Report } from '../model/types';
+import type { JsonValue } from '../store/Store';
 import type {
   AgentContext,
   AgentLaunch,
@@ -62,6 +63,47 @@ export function withDeadline<T>(
 /** Cuts `text` to at most `max` characters, marking the cut with `…`. */
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** The message of anything thrown. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Carries out the queued lifecycle requests of `actions` until none is left: each is claimed
+ * with a lease, acted on, then completed (or failed) with the claim's token, and announced.
+ *
+ * @returns the ids of the requests done and failed.
+ */
+export async function drainLifecycle(
+  ctx: TownContext,
+  claimer: string,
+  actions: readonly LifecycleAction[],
+  act: (request: LifecycleRequest) => Promise<JsonValue>,
+): Promise<{ done: string[]; failed: string[] }> {
+  const done: string[] = [];
+  const failed: string[] = [];
+  for (;;) {
+    const request = await ctx.model.lifecycle.claimNext({
+      claimer,
+      leaseMs: ctx.timings.leaseMs,
+      actions,
+    });
+    if (!request) return { done, failed };
+    const token = request.claim?.token as string;
+    const { id: requestId, action, target } = request;
+    try {
+      const result = await act(request);
+      await ctx.model.lifecycle.complete(requestId, { token, result });
+      done.push(requestId);
+      ctx.emit({ type: 'lifecycle.done', requestId, action, target });
+    } catch (error) {
+      await ctx.model.lifecycle.fail(requestId, { token, error: errorMessage(error) });
+      failed.push(requestId);
+      ctx.emit({ type: 'lifecycle.failed', requestId, action, target, error: errorMessage(error) });
+    }
+  }
 }
 
 /** A polecat's session name: `<rig>-<name>`. */

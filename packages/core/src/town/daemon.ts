@@ -1,15 +1,17 @@
 import { type AnyActorRef, fromPromise, setup } from 'xstate';
 import type { LifecycleRequest } from '../model/types';
 import type { JsonValue } from '../store/Store';
-import { polecatName, sessionName, type TownContext, withDeadline } from './context';
+import {
+  drainLifecycle,
+  polecatName,
+  sessionName,
+  type TownContext,
+  withDeadline,
+} from './context';
 import { ensureSession } from './polecat';
 import type { Poller } from './types';
 
 const SESSION_ACTIONS = ['start', 'stop', 'restart'] as const;
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** The Daemon's tick: counts, records the time, and nudges the Deacon's patrol and the lifecycle worker. */
 export function heartbeatLogic(ctx: TownContext) {
@@ -63,34 +65,7 @@ async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<Js
 }
 
 async function processSessionRequests(ctx: TownContext): Promise<void> {
-  for (;;) {
-    const request = await ctx.model.lifecycle.claimNext({
-      claimer: 'daemon',
-      leaseMs: ctx.timings.leaseMs,
-      actions: SESSION_ACTIONS,
-    });
-    if (!request) return;
-    const token = request.claim?.token as string;
-    try {
-      const result = await carryOut(ctx, request);
-      await ctx.model.lifecycle.complete(request.id, { token, result });
-      ctx.emit({
-        type: 'lifecycle.done',
-        requestId: request.id,
-        action: request.action,
-        target: request.target,
-      });
-    } catch (error) {
-      await ctx.model.lifecycle.fail(request.id, { token, error: errorMessage(error) });
-      ctx.emit({
-        type: 'lifecycle.failed',
-        requestId: request.id,
-        action: request.action,
-        target: request.target,
-        error: errorMessage(error),
-      });
-    }
-  }
+  await drainLifecycle(ctx, 'daemon', SESSION_ACTIONS, (request) => carryOut(ctx, request));
 }
 
 /**

@@ -11,7 +11,15 @@ import {
   whichChildren,
 } from '../supervisorApi';
 import { bootLogic } from './boot';
-import { clip, polecatName, sessionName, type TownContext, withDeadline } from './context';
+import {
+  clip,
+  drainLifecycle,
+  errorMessage,
+  polecatName,
+  sessionName,
+  type TownContext,
+  withDeadline,
+} from './context';
 import type { Assessment, PatrolSummary, Situation } from './types';
 import { witnessId, witnessSpec } from './witness';
 
@@ -39,10 +47,6 @@ function deaconRef(system: System): AnyActorRef {
   const ref = system.get('deacon') as AnyActorRef | undefined;
   if (!ref) throw new Error('the deacon is not running');
   return ref;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Bounds an evaluator call: aborts `abort` and rejects with a `TIMEOUT` GateError after `ms`. */
@@ -85,8 +89,7 @@ function isAssessment(value: unknown): value is Assessment {
 function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
   try {
-    const text = JSON.stringify(value);
-    return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    return clip(JSON.stringify(value), 200);
   } catch {
     return String(value);
   }
@@ -209,6 +212,12 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
     if (assessment.action !== 'escalate') await actOn(ctx, system, situation, assessment);
     triaged.push({ rig, kind: situation.kind, action: assessment.action });
   }
+  /** Boot assesses a situation, the Deacon acts on the answer. */
+  const triage = async (situation: Situation) => {
+    const assessment = await runBoot(ctx, system, situation);
+    await actOn(ctx, system, situation, assessment);
+    triaged.push({ rig: situation.rig, kind: situation.kind, action: assessment.action });
+  };
   const children = new Map(whichChildren(deacon).map((c) => [c.id, c]));
   for (const rig of await ctx.model.rigs.list()) {
     const id = witnessId(rig.id);
@@ -220,19 +229,14 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
         stopped.push(rig.id);
         ctx.emit({ type: 'witness.stopped', rig: rig.id });
       }
-      const running = (await ctx.driver.list()).filter(
-        (s) => s.state === 'running' && s.labels?.rig === rig.id,
-      );
-      if (running.length > 0) {
-        const situation: Situation = {
+      // From the town's shared reading: one driver.list() per interval, not one per docked rig.
+      const running = (await ctx.sessions.sessionsOf(rig.id)).filter((s) => s.state === 'running');
+      if (running.length > 0)
+        await triage({
           kind: 'docked-rig-with-sessions',
           rig: rig.id,
           sessions: running.map((s) => s.name),
-        };
-        const assessment = await runBoot(ctx, system, situation);
-        await actOn(ctx, system, situation, assessment);
-        triaged.push({ rig: rig.id, kind: situation.kind, action: assessment.action });
-      }
+        });
       continue;
     }
     if (!child) {
@@ -265,16 +269,12 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
         const statuses = await Promise.all(
           hooks.map((h) => ctx.sessions.status(sessionName(rig.id, polecatName(h.id)))),
         );
-        if (statuses.every((s) => s.state !== 'running')) {
-          const situation: Situation = {
+        if (statuses.every((s) => s.state !== 'running'))
+          await triage({
             kind: 'hooks-without-sessions',
             rig: rig.id,
             agents: hooks.map((h) => h.id),
-          };
-          const assessment = await runBoot(ctx, system, situation);
-          await actOn(ctx, system, situation, assessment);
-          triaged.push({ rig: rig.id, kind: situation.kind, action: assessment.action });
-        }
+          });
       }
     }
   }
@@ -510,39 +510,9 @@ async function applyRigRequest(
 }
 
 async function processRigRequests(ctx: TownContext, system: System): Promise<JsonObject> {
-  const done: string[] = [];
-  const failed: string[] = [];
-  for (;;) {
-    const request = await ctx.model.lifecycle.claimNext({
-      claimer: 'deacon',
-      leaseMs: ctx.timings.leaseMs,
-      actions: RIG_ACTIONS,
-    });
-    if (!request) break;
-    const token = request.claim?.token as string;
-    try {
-      const result = await applyRigRequest(ctx, system, request);
-      await ctx.model.lifecycle.complete(request.id, { token, result });
-      done.push(request.id);
-      ctx.emit({
-        type: 'lifecycle.done',
-        requestId: request.id,
-        action: request.action,
-        target: request.target,
-      });
-    } catch (error) {
-      await ctx.model.lifecycle.fail(request.id, { token, error: errorMessage(error) });
-      failed.push(request.id);
-      ctx.emit({
-        type: 'lifecycle.failed',
-        requestId: request.id,
-        action: request.action,
-        target: request.target,
-        error: errorMessage(error),
-      });
-    }
-  }
-  return { done, failed };
+  return drainLifecycle(ctx, 'deacon', RIG_ACTIONS, (request) =>
+    applyRigRequest(ctx, system, request),
+  );
 }
 
 // ------------------------------------------------------------------ 4. dispatch

@@ -1,5 +1,6 @@
 import { fromPromise } from 'xstate';
 import type { ChildSpec } from '../childSpec';
+import { isSessionName } from '../driver/checks';
 import { DriverError } from '../errors';
 import { polecatName, sessionName, type TownContext } from './context';
 
@@ -10,9 +11,6 @@ export interface PolecatInput {
   agent: string;
   rig: string;
 }
-
-/** What every driver accepts as a session name (see `checkSessionName`). */
-const SESSION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**
  * Takes a bead off its hook as `blocked` and reports it once: the bead keeps killing (or never
@@ -62,7 +60,7 @@ export async function ensureSession(
   const session = sessionName(rig, polecatName(agent));
   const hook = await model.hooks.get(agent);
   if (!hook) return 'no-hook';
-  if (!SESSION_NAME.test(session))
+  if (!isSessionName(session))
     // No driver takes it, and retrying cannot help: off the hook at once, reported.
     return giveUp(
       ctx,

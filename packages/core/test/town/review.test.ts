@@ -17,6 +17,7 @@ import {
   type TestTownOptions,
 } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
+import { failure } from '../modelHelpers';
 import {
   BUSY_AGENT,
   CountingDriver,
@@ -118,16 +119,6 @@ async function spawnOf(t: TestTown, beadId: string, from = 0) {
   >;
 }
 
-/** The settled error of a promise that must reject. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, but it resolved');
-}
-
 function sessionOf(agent: string): string {
   return agent.replace('/', '-');
 }
@@ -161,7 +152,7 @@ describe('town.done(agent, beadId) (Gas Town #909)', () => {
     const from = t.events.length;
 
     for (const options of [{}, { status: 'wontfix' }]) {
-      const error = await rejectionOf(t.town.done(a.agent, a.beadId, options));
+      const error = await failure(() => t.town.done(a.agent, a.beadId, options));
       expect(error).toBeInstanceOf(StoreError);
       expect(error).toMatchObject({ code: 'CONFLICT' });
       expect((error as Error).message).toContain(b.beadId);
@@ -201,7 +192,7 @@ describe('town.done(agent, beadId) (Gas Town #909)', () => {
       ['api/ghost', a.beadId], // no such polecat
       ['nowhere/toast', a.beadId],
     ] as const) {
-      const error = await rejectionOf(t.town.done(agent, beadId));
+      const error = await failure(() => t.town.done(agent, beadId));
       expect(error).toBeInstanceOf(StoreError);
       expect(error).toMatchObject({ code: 'NOT_FOUND' });
     }
@@ -258,7 +249,7 @@ describe('town.done(agent, beadId) (Gas Town #909)', () => {
     expect(second.agent).toBe(first.agent);
 
     // A late, repeated done for step 0 must not finish step 1.
-    const error = await rejectionOf(t.town.done(first.agent, s0));
+    const error = await failure(() => t.town.done(first.agent, s0));
     expect(error).toMatchObject({ code: 'CONFLICT' });
     m = await t.model.molecules.require(molecule.id);
     expect(m).toMatchObject({ status: 'running', cursor: 1 });
@@ -379,14 +370,14 @@ describe('town.nudge', () => {
     expect(await t.driver.capture(session)).toContain('> please rebase on main');
 
     for (const unknown of ['api/ghost', 'web/toast']) {
-      const error = await rejectionOf(t.town.nudge(unknown, 'hello?'));
+      const error = await failure(() => t.town.nudge(unknown, 'hello?'));
       expect(error).toBeInstanceOf(StoreError);
       expect(error).toMatchObject({ code: 'NOT_FOUND' });
     }
 
     // Its session gone (done): the polecat exists, its session does not run.
     await t.town.done(agent, beadId);
-    const error = await rejectionOf(t.town.nudge(agent, 'still there?'));
+    const error = await failure(() => t.town.nudge(agent, 'still there?'));
     expect(error).toBeInstanceOf(DriverError);
     expect(error).toMatchObject({ code: 'NOT_RUNNING' });
     expect(t.driver.nudgesOf(session)).toHaveLength(2);
@@ -401,7 +392,7 @@ describe('town.nudge', () => {
     t.crash(agent);
     await t.advance(60_000);
     expect(await t.model.hooks.get(agent)).toMatchObject({ beadId });
-    const error = await rejectionOf(t.town.nudge(agent, 'wake up'));
+    const error = await failure(() => t.town.nudge(agent, 'wake up'));
     expect(error).toBeInstanceOf(DriverError);
     expect(error).toMatchObject({ code: 'NOT_RUNNING' });
     await t.stop();
@@ -528,7 +519,7 @@ describe('session names never collide', () => {
     const t = await town();
     const bead = await t.model.beads.create({ title: 'would be api-b-c', rig: 'api' });
     for (const names of [['b-c'], ['ok', 'b-c'], ['Upper'], ['x'.repeat(32)]]) {
-      const error = await rejectionOf(t.model.polecats.sling(bead.id, 'api', { names }));
+      const error = await failure(() => t.model.polecats.sling(bead.id, 'api', { names }));
       expect(error).toBeInstanceOf(ConfigError);
       expect(error).toMatchObject({ code: 'INVALID_OPTION' });
     }
@@ -567,7 +558,7 @@ describe('session names never collide', () => {
     expect(() => createTown({ driver, rigs: ['r'.repeat(32)] })).not.toThrow();
 
     const t = await town();
-    const refused = await rejectionOf(t.town.rigs.create('r'.repeat(33)));
+    const refused = await failure(() => t.town.rigs.create('r'.repeat(33)));
     expect(refused).toBeInstanceOf(ConfigError);
     expect(refused).toMatchObject({ code: 'INVALID_OPTION', path: 'name' });
     expect((await t.town.rigs.list()).map((r) => r.id)).toEqual(['api']);
@@ -1153,10 +1144,10 @@ describe('edge cases: work for other agents, rigs the town cannot name, long tri
     const spawnedB = await spawnOf(t, b.beadId);
     await spawnOf(t, a.beadId);
 
-    const conflict = await rejectionOf(t.town.done(a.agent, b.beadId));
+    const conflict = await failure(() => t.town.done(a.agent, b.beadId));
     expect(conflict).toMatchObject({ code: 'CONFLICT' });
     await t.town.done(a.agent, a.beadId);
-    const idle = await rejectionOf(t.town.done(a.agent, b.beadId));
+    const idle = await failure(() => t.town.done(a.agent, b.beadId));
     expect(idle).toMatchObject({ code: 'NOT_FOUND' });
 
     expect(await t.model.hooks.get(b.agent)).toMatchObject({ beadId: b.beadId });
