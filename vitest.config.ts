@@ -18,6 +18,13 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ['@belfry/source'] } },
   test: {
     restoreMocks: true,
-    projects: [project('core'), project('testing'), project('driver-memory')],
+    projects: [
+      project('core'),
+      project('testing'),
+      project('driver-memory'),
+      project('gate-timer'),
+      project('gate-human'),
+      project('gate-github'),
+    ],
   },
 });

@@ -4,27 +4,9 @@
  * releases a molecule, and a convoy that lands. Events print as they happen; the tree prints at
  * the end; the town stops by itself after a few seconds (the sessions would keep running).
  */
-import { createTown, type TownEvent, type TownStatus, timerGateType } from '@belfry/core';
-import type { GateDecision, GateEvaluator } from '@belfry/core/gate';
+import { createTown, type TownEvent, type TownStatus } from '@belfry/core';
 import { createMemoryDriver } from '@belfry/driver-memory';
-
-// A tiny timer evaluator (the packaged one is @belfry/gate-timer): close once the time is up.
-const timer: GateEvaluator = {
-  ...timerGateType,
-  async evaluate(gates, { now }) {
-    const decisions = new Map<string, GateDecision>();
-    for (const gate of gates) {
-      const due = gate.createdAt + (gate.spec.durationMs as number);
-      decisions.set(
-        gate.id,
-        now >= due
-          ? { kind: 'close', result: { firedAt: now } }
-          : { kind: 'pending', nextCheckAt: due },
-      );
-    }
-    return decisions;
-  },
-};
+import { timerGate } from '@belfry/gate-timer';
 
 // Agents: each works for a while, writing progress; toast's first session crashes.
 let toastStarts = 0;
@@ -42,7 +24,7 @@ const driver = createMemoryDriver({
 const town = createTown({
   driver,
   rigs: ['api', 'web'],
-  gates: [timer],
+  gates: [timerGate()],
   agent: { launch: () => ({ command: ['worker'] }) },
   timings: {
     heartbeatMs: 400,

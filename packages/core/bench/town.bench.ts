@@ -14,12 +14,11 @@ import {
   type StoredRecord,
   type StoreSchema,
   type StoreTx,
-  timerGateType,
   townSchema,
 } from '@belfry/core';
-import type { GateDecision, GateEvaluator } from '@belfry/core/gate';
 import { encodeEntry, queryBounds } from '@belfry/core/store';
 import { createMemoryDriver } from '@belfry/driver-memory';
+import { timerGate } from '@belfry/gate-timer';
 import { SimulatedClock } from '@belfry/testing';
 import type { BenchRow, BenchSuite } from '../../../scripts/bench';
 
@@ -121,17 +120,7 @@ class ScanStore implements Store {
   }
 }
 
-const timer: GateEvaluator = {
-  ...timerGateType,
-  async evaluate(gates, { now }) {
-    const out = new Map<string, GateDecision>();
-    for (const g of gates) {
-      const due = g.createdAt + (g.spec.durationMs as number);
-      out.set(g.id, now >= due ? { kind: 'close' } : { kind: 'pending', nextCheckAt: due });
-    }
-    return out;
-  },
-};
+const timer = timerGate();
 
 interface Shape {
   rigs: number;

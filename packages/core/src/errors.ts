@@ -89,7 +89,21 @@ export type GateErrorCode =
   /** The evaluator threw, rejected, or answered something that is not a decision. */
   | 'EVALUATOR_FAILED'
   /** No evaluator is registered for the gate's type. */
-  | 'NO_EVALUATOR';
+  | 'NO_EVALUATOR'
+  /** The evaluator is not attached to a started town, so it cannot act on gates yet. */
+  | 'NOT_ATTACHED'
+  /** No attached town has a gate with that id. */
+  | 'NOT_FOUND'
+  /** The gate is of another type than the evaluator asked to act on it. */
+  | 'WRONG_TYPE'
+  /** The gate is closed already; it closes once. */
+  | 'CLOSED'
+  /** Whoever asked is not allowed to (not among the gate's approvers). */
+  | 'NOT_ALLOWED'
+  /** The evaluator's credentials were refused by the service it asks (a bad or expired token). */
+  | 'UNAUTHORIZED'
+  /** The service the evaluator asks has been failing (network errors, 5xx) for a while. */
+  | 'UNAVAILABLE';
 
 /** The options every belfry error takes. */
 export interface BelfryErrorOptions<TCode extends string> {

@@ -1,4 +1,5 @@
 export { type Clock, isClock, realClock } from './Clock';
+export { check, type NumberRule } from './check';
 export type {
   BackoffOptions,
   ChildSpec,

@@ -117,7 +117,22 @@ describe('Gates', () => {
         ['gh:run', { ...gh, owner: '-lead', runId: 1 }, 'spec.owner', 'GitHub owner name'],
         ['gh:run', { ...gh, repo: 'a/b', runId: 1 }, 'spec.repo', 'GitHub repo name'],
         ['gh:run', { ...gh, repo: 'x'.repeat(101), runId: 1 }, 'spec.repo', 'GitHub repo name'],
-        ['gh:run', { ...gh, runId: 1, branch: 'main' }, 'spec.branch', 'allowed', 'UNKNOWN_OPTION'],
+        ['gh:run', { ...gh, runId: 1, ref: 'main' }, 'spec.ref', 'allowed', 'UNKNOWN_OPTION'],
+        [
+          'gh:run',
+          { ...gh, runId: 1, branch: 'main' },
+          'spec.branch',
+          'with workflow',
+          'INVALID_OPTION',
+        ],
+        [
+          'gh:run',
+          { ...gh, workflow: 'ci.yml', event: 'Push!' },
+          'spec.event',
+          'event name',
+          'INVALID_OPTION',
+        ],
+        ['human', { deadlineMs: 0 }, 'spec.deadlineMs', 'positive integer', 'INVALID_OPTION'],
       ];
       for (const [type, spec, path, message, code] of cases) {
         await expectInvalid(town, () => town.model.gates.create({ type, spec }), path, {

@@ -61,6 +61,7 @@ export function oneOf<T extends string>(
   return value as T;
 }
 
+/** What {@link number} accepts: bounds, integers only, Infinity. */
 export interface NumberRule {
   min?: number;
   minExclusive?: boolean;

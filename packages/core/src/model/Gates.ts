@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors';
 import { toFrozenJson } from '../store/json';
-import type { JsonValue, StoreTx } from '../store/Store';
+import type { JsonObject, JsonValue, StoreTx } from '../store/Store';
 import { limited } from './Convoys';
 import {
   badTransition,
@@ -19,6 +19,28 @@ import type { Gate, GateEscalation, Molecule } from './types';
 const COLLECTION = 'gates';
 /** The most distinct escalation reasons a gate keeps (the least recent goes first). */
 export const MAX_ESCALATIONS = 20;
+/** The largest memo an evaluator may keep on a gate, as JSON bytes. */
+export const MAX_MEMO_BYTES = 16_384;
+
+function checkMemo(memo: JsonObject): JsonObject {
+  if (memo === null || typeof memo !== 'object' || Array.isArray(memo)) {
+    throw new ConfigError({
+      code: 'INVALID_OPTION',
+      path: 'memo',
+      message: `memo: must be a JSON object; got ${Array.isArray(memo) ? 'an array' : typeof memo}`,
+    });
+  }
+  const frozen = toFrozenJson(memo, 'memo') as JsonObject;
+  const bytes = new TextEncoder().encode(JSON.stringify(frozen)).length;
+  if (bytes > MAX_MEMO_BYTES) {
+    throw new ConfigError({
+      code: 'INVALID_OPTION',
+      path: 'memo',
+      message: `memo: ${bytes} bytes as JSON; at most ${MAX_MEMO_BYTES} are kept per gate`,
+    });
+  }
+  return frozen;
+}
 
 /** Input of {@link Gates.create}. */
 export interface CreateGateInput {
@@ -136,16 +158,19 @@ export class Gates {
 
   /**
    * Records an evaluation that left the gate open and sets when it is next due (`null`: only on
-   * demand).
+   * demand). `memo` (the evaluator's state, at most {@link MAX_MEMO_BYTES} as JSON) replaces the
+   * stored one; absent, the stored memo stays.
    */
-  async reschedule(id: string, dueAt: number | null): Promise<Gate> {
+  async reschedule(id: string, dueAt: number | null, memo?: JsonObject): Promise<Gate> {
     const next = dueAt === null ? null : checkMs(dueAt, 'dueAt');
+    const kept = memo === undefined ? undefined : checkMemo(memo);
     return this.ctx.run(async (tx) => {
       const gate = await this.requireOpen(tx, id, 'reschedule');
       const { dueAt: _dueAt, ...rest } = gate;
       const updated: Gate = {
         ...rest,
         ...(next === null ? {} : { dueAt: next }),
+        ...(kept === undefined ? {} : { memo: kept }),
         lastEvaluatedAt: this.ctx.now(),
       };
       await tx.update(COLLECTION, updated);
@@ -154,11 +179,19 @@ export class Gates {
   }
 
   /**
-   * Closes an open gate with its result and makes the molecules waiting on it `ready` (in the
-   * same transaction). Closing a closed gate fails with `INVALID_TRANSITION`: a gate closes once.
+   * Closes an open gate with its result, in one transaction with what follows from it: the
+   * molecules waiting on it become `ready`, or, when `failure` says why the gate failed (a failed
+   * CI run, a rejection), they become `failed` with that reason. Closing a closed gate fails with
+   * `INVALID_TRANSITION`: a gate closes once.
    */
-  async close(id: string, result?: JsonValue): Promise<{ gate: Gate; released: Molecule[] }> {
+  async close(
+    id: string,
+    result?: JsonValue,
+    options: { failure?: string } = {},
+  ): Promise<{ gate: Gate; released: Molecule[] }> {
     const value = result === undefined ? undefined : toFrozenJson(result, 'result');
+    const failure =
+      options.failure === undefined ? undefined : checkText(options.failure, 'failure', 1_000);
     return this.ctx.run(async (tx) => {
       const gate = await this.requireOpen(tx, id, 'close');
       const now = this.ctx.now();
@@ -169,15 +202,24 @@ export class Gates {
         closedAt: now,
         lastEvaluatedAt: now,
         ...(value === undefined ? {} : { result: value }),
+        ...(failure === undefined ? {} : { failure }),
       };
       await tx.update(COLLECTION, closed);
       const released: Molecule[] = [];
       for (const molecule of await tx.find<Molecule>('molecules', 'byGate', { prefix: [id] })) {
         if (molecule.status !== 'waiting') continue;
         const { waitingOn: _waitingOn, ...m } = molecule;
-        const ready: Molecule = { ...m, status: 'ready', updatedAt: now };
-        await tx.update('molecules', ready);
-        released.push(ready);
+        const next: Molecule =
+          failure === undefined
+            ? { ...m, status: 'ready', releasedBy: id, updatedAt: now }
+            : {
+                ...m,
+                status: 'failed',
+                failure: `gate ${id} (${gate.type}) failed: ${failure}`,
+                updatedAt: now,
+              };
+        await tx.update('molecules', next);
+        released.push(next);
       }
       return { gate: closed, released };
     });

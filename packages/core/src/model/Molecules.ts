@@ -80,7 +80,7 @@ async function enterStep(
   cursor: number,
   whenFree: MoleculeStatus,
 ): Promise<Molecule> {
-  const { waitingOn: _waitingOn, ...base } = molecule;
+  const { waitingOn: _waitingOn, releasedBy: _releasedBy, ...base } = molecule;
   if (cursor >= molecule.steps.length) return { ...base, cursor, status: 'done', updatedAt: now };
   const step = molecule.steps[cursor] as MoleculeStep;
   if (!step.gate) return { ...base, cursor, status: whenFree, updatedAt: now };

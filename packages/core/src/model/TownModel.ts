@@ -5,7 +5,7 @@ import { Beads, HOOKED } from './Beads';
 import { Convoys } from './Convoys';
 import { Ctx, type TownEnv } from './env';
 import { Gates } from './Gates';
-import { builtinGateTypes, type GateType } from './gateTypes';
+import { builtinGateTypes, GATE_TYPE_NAME, type GateType } from './gateTypes';
 import { Hooks } from './Hooks';
 import { Lifecycle } from './Lifecycle';
 import { Molecules } from './Molecules';
@@ -38,7 +38,6 @@ const OPTION_KEYS = [
 ] as const;
 const STATUS = /^[a-z][a-z0-9_]{0,31}$/;
 const PREFIX = /^[a-z][a-z0-9]{0,7}$/;
-const GATE_TYPE = /^[a-z][a-z0-9:_-]{0,31}$/;
 
 /** Options of {@link createTownModel}. */
 export interface TownModelOptions {
@@ -139,7 +138,7 @@ function checkEnv(options: TownModelOptions): TownEnv {
       );
     const seen = new Set<string>();
     o.gateTypes.forEach((g: GateType, i: number) => {
-      if (typeof g?.type !== 'string' || !GATE_TYPE.test(g.type)) {
+      if (typeof g?.type !== 'string' || !GATE_TYPE_NAME.test(g.type)) {
         fail(
           'INVALID_OPTION',
           `options.gateTypes[${i}].type`,

@@ -34,6 +34,26 @@ export interface GateType {
   firstDueAt?(spec: JsonObject, createdAt: number): number | undefined;
 }
 
+/** What a gate type's name may be: lowercase letters, digits, `:`, `_`, `-`, starting with a letter. */
+export const GATE_TYPE_NAME = /^[a-z][a-z0-9:_-]{0,31}$/;
+
+/**
+ * Checks the gate type name an evaluator is given in its options (`fallback` when undefined),
+ * for evaluators that can run under another type name.
+ *
+ * @throws ConfigError naming `path` when it is not a {@link GATE_TYPE_NAME}.
+ */
+export function gateTypeName(value: unknown, fallback: string, path = 'options.type'): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !GATE_TYPE_NAME.test(value))
+    fail(
+      'INVALID_OPTION',
+      path,
+      `must be 1 to 32 lowercase letters, digits, ':', '_' or '-', starting with a letter; got ${describe(value)}`,
+    );
+  return value;
+}
+
 function positiveInteger(value: unknown, path: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
     fail('INVALID_OPTION', path, `must be a positive integer; got ${describe(value)}`);
@@ -59,12 +79,15 @@ export const timerGateType: GateType = {
   firstDueAt: (spec, createdAt) => createdAt + (spec.durationMs as number),
 };
 
-/** `human`: closes when a person approves it; never due by itself. */
+/**
+ * `human`: closes when a person approves or rejects it. Never due by itself, unless it has a
+ * deadline (`deadlineMs` after its creation), when it is due once to be escalated.
+ */
 export const humanGateType: GateType = {
   type: 'human',
   validate(spec) {
     const s = requireObject(spec ?? {}, 'spec');
-    rejectUnknownKeys(s, ['prompt', 'approvers'], 'spec');
+    rejectUnknownKeys(s, ['prompt', 'approvers', 'deadlineMs'], 'spec');
     const out: JsonObject = {};
     if (s.prompt !== undefined) out.prompt = nonEmptyString(s.prompt, 'spec.prompt');
     if (s.approvers !== undefined) {
@@ -77,19 +100,37 @@ export const humanGateType: GateType = {
       }
       out.approvers = s.approvers.map((a, i) => nonEmptyString(a, `spec.approvers[${i}]`));
     }
+    if (s.deadlineMs !== undefined)
+      out.deadlineMs = positiveInteger(s.deadlineMs, 'spec.deadlineMs');
     return out;
   },
-  firstDueAt: () => undefined,
+  firstDueAt: (spec, createdAt) =>
+    typeof spec.deadlineMs === 'number' ? createdAt + spec.deadlineMs : undefined,
 };
+
+/** The filters a workflow's runs can be narrowed by, with what each allows. */
+const RUN_FILTERS: ReadonlyArray<readonly [string, RegExp, string]> = [
+  ['branch', /^[^\s~^:?*[\\]{1,255}$/, 'a branch name (no spaces or ~^:?*[\\)'],
+  ['headSha', /^[0-9a-f]{40}$/, 'a full commit SHA (40 lowercase hex digits)'],
+  ['event', /^[a-z_]{1,64}$/, 'an event name such as push or pull_request'],
+];
 
 const OWNER_REPO = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})$/;
 
-/** `gh:run`: a GitHub Actions run, by id or by workflow (its newest run). */
+/**
+ * `gh:run`: a GitHub Actions run in `owner`/`repo`, by `runId`, or by `workflow` (a workflow
+ * file such as `ci.yml`, its numeric id, or its name): then the newest run of that workflow,
+ * optionally only on `branch`, for commit `headSha`, or triggered by `event`.
+ */
 export const githubRunGateType: GateType = {
   type: 'gh:run',
   validate(spec) {
     const s = requireObject(spec, 'spec');
-    rejectUnknownKeys(s, ['owner', 'repo', 'runId', 'workflow'], 'spec');
+    rejectUnknownKeys(
+      s,
+      ['owner', 'repo', 'runId', 'workflow', 'branch', 'headSha', 'event'],
+      'spec',
+    );
     const out: JsonObject = {};
     for (const key of ['owner', 'repo'] as const) {
       const value = nonEmptyString(s[key], `spec.${key}`);
@@ -111,6 +152,19 @@ export const githubRunGateType: GateType = {
     }
     if (s.runId !== undefined) out.runId = positiveInteger(s.runId, 'spec.runId');
     else out.workflow = nonEmptyString(s.workflow, 'spec.workflow');
+    for (const [key, pattern, allowed] of RUN_FILTERS) {
+      if (s[key] === undefined) continue;
+      if (s.workflow === undefined)
+        fail(
+          'INVALID_OPTION',
+          `spec.${key}`,
+          "narrows a workflow's runs: give it with workflow, not runId",
+        );
+      const value = nonEmptyString(s[key], `spec.${key}`);
+      if (!pattern.test(value))
+        fail('INVALID_OPTION', `spec.${key}`, `must be ${allowed}; got ${describe(value)}`);
+      out[key] = value;
+    }
     return out;
   },
 };

@@ -73,8 +73,15 @@ export interface Gate {
   /** Who waits for it: molecule ids (released when it closes) or free-form names. */
   readonly waiters: readonly string[];
   readonly result?: JsonValue;
+  /** Set when the gate closed as failed (a failed CI run, a rejection): why. Its molecules failed. */
+  readonly failure?: string;
   readonly closedAt?: number;
   readonly lastEvaluatedAt?: number;
+  /**
+   * What the gate's evaluator asked to keep between evaluations (a pinned run id, an ETag): it
+   * is stored with the gate, so it survives restarts.
+   */
+  readonly memo?: JsonObject;
   readonly escalations: readonly GateEscalation[];
 }
 
@@ -112,6 +119,8 @@ export interface Molecule {
   readonly completed: readonly CompletedStep[];
   /** The gate the molecule waits on (status `waiting`). */
   readonly waitingOn?: string;
+  /** The gate whose closing made it ready last; its dispatch passes on that gate's result. */
+  readonly releasedBy?: string;
   /** Grows with every dispatch; a step completion must carry the current one. */
   readonly epoch: number;
   readonly dispatchedBy?: string;

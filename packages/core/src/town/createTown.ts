@@ -4,7 +4,7 @@ import { type Clock, realClock } from '../Clock';
 import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
 import { StoreError, SupervisorError } from '../errors';
 import type { SupervisorEventBus } from '../events';
-import type { GateEvaluator } from '../gate/GateEvaluator';
+import type { GateEvaluator, GateHost } from '../gate/GateEvaluator';
 import { describe, fail } from '../internal/validate';
 import type { CreateGateInput } from '../model/Gates';
 import { checkPolecatName } from '../model/Polecats';
@@ -19,7 +19,7 @@ import { mechanicalTriage } from './boot';
 import { checkRigName, createContext, sessionName, type TownContext } from './context';
 import { heartbeatLogic, lifecycleLogic, pollerLogic } from './daemon';
 import { deaconLogic } from './deacon';
-import { resolveGateIncidents, slingStep } from './patrol';
+import { closeGate, slingStep } from './patrol';
 import type {
   PolecatStatus,
   RigStatus,
@@ -178,6 +178,12 @@ function checkOptions(options: TownOptions): TownTimings {
         `options.gates[${i}].evaluate`,
         'must be a function: a GateEvaluator evaluates gates in batches',
       );
+    if (g.attach !== undefined && typeof g.attach !== 'function')
+      fail(
+        'INVALID_OPTION',
+        `options.gates[${i}].attach`,
+        `must be a function when given; got ${describe(g.attach)}`,
+      );
     const first = types.get(g.type);
     if (first !== undefined)
       fail(
@@ -250,6 +256,7 @@ export class Town {
   private readonly deaconRestarts: number[] = [];
   private crashLoopSince: number | undefined;
   private state: 'new' | 'started' | 'stopped' = 'new';
+  private readonly detachers: Array<() => void> = [];
 
   /** @param options - see {@link TownOptions}. @throws ConfigError for bad options. */
   constructor(options: TownOptions) {
@@ -354,6 +361,7 @@ export class Town {
           'this town was stopped and cannot start again: create a new one with createTown on the same store and driver (it adopts the running sessions)',
       });
     this.state = 'started';
+    this.attachEvaluators();
     for (const name of this.rigNames) {
       if (!(await this.model.rigs.get(name))) await this.model.rigs.create({ name });
     }
@@ -369,6 +377,7 @@ export class Town {
   async stop(): Promise<void> {
     const was = this.state;
     this.state = 'stopped';
+    this.detachEvaluators();
     if (was === 'started') await this.root.stop();
   }
 
@@ -376,7 +385,37 @@ export class Town {
   kill(): void {
     const was = this.state;
     this.state = 'stopped';
+    this.detachEvaluators();
     if (was === 'started') this.root.kill();
+  }
+
+  /** Gives each evaluator with `attach` this town as its host (a human gate's approvals). */
+  private attachEvaluators(): void {
+    const host: GateHost = {
+      clock: this.clock,
+      get: (id) => this.model.gates.get(id),
+      close: async (id, outcome) => {
+        const gate = await this.model.gates.require(id);
+        const closed = await closeGate(this.ctx, gate, outcome);
+        this.wake();
+        return closed;
+      },
+    };
+    for (const evaluator of this.ctx.evaluators.values()) {
+      if (typeof evaluator.attach !== 'function') continue;
+      const detach = evaluator.attach(host);
+      if (typeof detach === 'function') this.detachers.push(detach);
+    }
+  }
+
+  private detachEvaluators(): void {
+    for (const detach of this.detachers.splice(0)) {
+      try {
+        detach();
+      } catch {
+        // A detach that throws must not keep the town from stopping.
+      }
+    }
   }
 
   /** Settles when the tree stops; rejects if the root failed. */
@@ -558,11 +597,22 @@ export class Town {
   readonly gates = {
     create: (input: CreateGateInput): Promise<Gate> => this.model.gates.create(input),
     list: (options: { type?: string } = {}): Promise<Gate[]> => this.model.gates.open(options),
-    resolve: async (id: string, result?: JsonValue): Promise<Gate> => {
-      const { gate } = await this.model.gates.close(id, result);
-      await resolveGateIncidents(this.ctx, id);
+    /**
+     * Closes an open gate by hand with its result; with `failure` (why it failed) its molecules
+     * fail instead of moving on.
+     */
+    resolve: async (
+      id: string,
+      result?: JsonValue,
+      options: { failure?: string } = {},
+    ): Promise<Gate> => {
+      const gate = await this.model.gates.require(id);
+      const closed = await closeGate(this.ctx, gate, {
+        ...(result === undefined ? {} : { result }),
+        ...(options.failure === undefined ? {} : { failure: options.failure }),
+      });
       this.wake();
-      return gate;
+      return closed;
     },
   };
 

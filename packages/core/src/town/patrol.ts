@@ -1,6 +1,6 @@
 import { type ActorSystem, type AnyActorRef, toPromise } from 'xstate';
-import { GateError, StoreError, SupervisorError } from '../errors';
-import type { GateDecision } from '../gate/GateEvaluator';
+import { ConfigError, GateError, StoreError, SupervisorError } from '../errors';
+import { type GateDecision, isGateDecision } from '../gate/GateEvaluator';
 import type { Gate, LifecycleRequest, Molecule } from '../model/types';
 import type { JsonObject, JsonValue } from '../store/Store';
 import {
@@ -283,16 +283,6 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
 
 // ------------------------------------------------------------------ 2. gates
 
-function isDecision(value: unknown): value is GateDecision {
-  const d = value as GateDecision | undefined;
-  return (
-    d !== undefined &&
-    (d.kind === 'pending' ||
-      d.kind === 'close' ||
-      (d.kind === 'escalate' && typeof d.reason === 'string' && d.reason.length > 0))
-  );
-}
-
 async function escalateGate(ctx: TownContext, gate: Gate, said: string): Promise<boolean> {
   const reason = clip(said, 1_000);
   const { isNew } = await ctx.model.gates.escalate(gate.id, reason);
@@ -327,6 +317,47 @@ async function rescheduleIfOpen(ctx: TownContext, id: string, at: number): Promi
   }
 }
 
+/** Closes a gate as its evaluator (or a person, through a GateHost) decided, with what follows. */
+export async function closeGate(
+  ctx: TownContext,
+  gate: Pick<Gate, 'id' | 'type'>,
+  outcome: { result?: JsonValue; failure?: string },
+): Promise<Gate> {
+  const closed = await ctx.model.gates.close(
+    gate.id,
+    outcome.result,
+    outcome.failure === undefined ? {} : { failure: outcome.failure },
+  );
+  ctx.emit({
+    type: 'gate.closed',
+    gateId: gate.id,
+    gateType: gate.type,
+    ...(outcome.failure === undefined ? {} : { failure: closed.gate.failure as string }),
+  });
+  await resolveGateIncidents(ctx, gate.id);
+  return closed.gate;
+}
+
+/**
+ * Keeps an open gate open until `nextCheckAt` (null: on demand; absent: the gate interval) with
+ * the evaluator's memo. A memo the model refuses (too large) is escalated, not stored.
+ */
+async function keepOpen(
+  ctx: TownContext,
+  gate: Gate,
+  decision: { nextCheckAt?: number | null; memo?: JsonObject },
+  next: number,
+): Promise<void> {
+  const at = decision.nextCheckAt === undefined ? next : decision.nextCheckAt;
+  try {
+    await ctx.model.gates.reschedule(gate.id, at, decision.memo);
+  } catch (error) {
+    if (!(error instanceof ConfigError) || decision.memo === undefined) throw error;
+    await escalateGate(ctx, gate, `its evaluator's memo was refused: ${error.message}`);
+    await ctx.model.gates.reschedule(gate.id, at);
+  }
+}
+
 /**
  * Applies one evaluator decision to a gate. The gate may have been closed by hand while its
  * evaluator ran: then there is nothing left to apply, and the patrol carries on.
@@ -338,7 +369,7 @@ async function applyDecision(
   next: number,
 ): Promise<'closed' | 'escalated' | 'pending' | 'gone'> {
   try {
-    if (decision === undefined || !isDecision(decision)) {
+    if (decision === undefined || !isGateDecision(decision)) {
       const escalated = await escalateGate(
         ctx,
         gate,
@@ -348,19 +379,17 @@ async function applyDecision(
       return escalated ? 'escalated' : 'pending';
     }
     if (decision.kind === 'close') {
-      await ctx.model.gates.close(gate.id, decision.result as JsonValue | undefined);
-      ctx.emit({ type: 'gate.closed', gateId: gate.id, gateType: gate.type });
-      await resolveGateIncidents(ctx, gate.id);
+      await closeGate(ctx, gate, decision);
       return 'closed';
     }
     if (decision.kind === 'escalate') {
       const escalated = await escalateGate(ctx, gate, decision.reason);
-      await ctx.model.gates.reschedule(gate.id, decision.nextCheckAt ?? next);
+      await keepOpen(ctx, gate, decision, next);
       return escalated ? 'escalated' : 'pending';
     }
     // Pending again: an escalation the evaluator made is over (a re-run, say).
     await ctx.model.reports.resolve(`gate:${gate.id}:escalated`);
-    await ctx.model.gates.reschedule(gate.id, decision.nextCheckAt ?? next);
+    await keepOpen(ctx, gate, decision, next);
     return 'pending';
   } catch (error) {
     if (error instanceof StoreError && error.code === 'INVALID_TRANSITION') {
@@ -529,12 +558,19 @@ export function stepBeadId(molecule: Molecule, step: number, epoch: number): str
 export async function slingStep(ctx: TownContext, molecule: Molecule): Promise<string> {
   const step = molecule.steps[molecule.cursor];
   const beadId = stepBeadId(molecule, molecule.cursor, molecule.epoch);
+  // The step a gate released carries the gate's result (the CI run, the approval) to its agent.
+  const gate = molecule.releasedBy ? await ctx.model.gates.get(molecule.releasedBy) : undefined;
   await ctx.model.beads.create({
     id: beadId,
     title: `${molecule.name}: ${step?.name ?? `step ${molecule.cursor}`}`,
     rig: molecule.rig as string,
     labels: ['molecule-step'],
-    metadata: { molecule: molecule.id, step: molecule.cursor, epoch: molecule.epoch },
+    metadata: {
+      molecule: molecule.id,
+      step: molecule.cursor,
+      epoch: molecule.epoch,
+      ...(gate ? { gate: { id: gate.id, type: gate.type, result: gate.result ?? null } } : {}),
+    },
   });
   await ctx.model.polecats.sling(
     beadId,

@@ -141,7 +141,7 @@ export type TownEvent = { at: number } & (
   | { type: 'patrol.started'; moleculeId: string; resumedAt: number }
   | { type: 'patrol.step'; moleculeId: string; step: string; result: JsonObject }
   | { type: 'patrol.finished'; moleculeId: string; digestBeadId: string; summary: PatrolSummary }
-  | { type: 'gate.closed'; gateId: string; gateType: string }
+  | { type: 'gate.closed'; gateId: string; gateType: string; failure?: string }
   | { type: 'gate.escalated'; gateId: string; gateType: string; reason: string }
   | { type: 'gate.evaluatorFailed'; gateType: string; error: Error; gates: number }
   | { type: 'lifecycle.done'; requestId: string; action: string; target: string }

@@ -1,5 +1,6 @@
 import type { Molecule } from '@belfry/core';
-import { createTestTown } from '@belfry/testing';
+import type { Gate, GateDecision, GateEvaluator, JsonObject } from '@belfry/core/gate';
+import { createTestTown, type TestTown } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
 import {
   badEvaluator,
@@ -355,6 +356,145 @@ describe('gates through the patrol', () => {
     expect(reasons.sort()).toEqual(['past its timeout with no result', 'run 11 failed']);
     expect(sink.reports(`gate:${gate.id}`)).toHaveLength(1);
     expect(sink.reports(`gate-timeout:${gate.id}`)).toHaveLength(1);
+    expect((await t.model.gates.require(gate.id)).status).toBe('open');
+    await t.stop();
+  });
+});
+
+describe('what an evaluator can say besides open or closed', () => {
+  /** Gates are evaluated by the patrol, once per patrol interval. */
+  const P = TIMINGS.patrolIntervalMs as number;
+  function scripted(answer: (gate: Gate, call: number) => GateDecision) {
+    const seen: Gate[][] = [];
+    const evaluator: GateEvaluator = {
+      type: 'scripted',
+      validate: (spec) => ({ ...(spec as JsonObject) }),
+      async evaluate(gates) {
+        seen.push([...gates]);
+        return new Map(gates.map((g) => [g.id, answer(g, seen.length)]));
+      },
+    };
+    return { evaluator, seen };
+  }
+
+  it('a memo is stored with the gate and handed back on the next evaluation, after a restart too', async () => {
+    const { evaluator, seen } = scripted((g, call) => ({
+      kind: 'pending',
+      memo: { calls: ((g.memo?.calls as number | undefined) ?? 0) + 1, call },
+    }));
+    const t = await createTestTown({ gates: [evaluator], timings });
+    const gate = await t.town.gates.create({ type: 'scripted', spec: {} });
+    await t.advance(P * 2 + 1_000);
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    const stored = await t.model.gates.require(gate.id);
+    expect(stored.memo?.calls).toBe(seen.length);
+    t.town.kill();
+    const again = scripted((g) => ({
+      kind: 'pending',
+      memo: { calls: (g.memo?.calls as number) + 1 },
+    }));
+    const t2 = await createTestTown({
+      gates: [again.evaluator],
+      timings,
+      store: t.store,
+      clock: t.clock,
+      driver: t.driver,
+    });
+    await t2.advance(P + 1_000);
+    expect(again.seen[0]?.[0]?.memo?.calls).toBe(stored.memo?.calls);
+    expect((await t2.model.gates.require(gate.id)).memo?.calls).toBe(
+      (stored.memo?.calls as number) + again.seen.length,
+    );
+    await t2.stop();
+  });
+
+  it('nextCheckAt: null leaves the gate due only on demand; a time makes it due then', async () => {
+    const { evaluator, seen } = scripted((_g, call) =>
+      call === 1 ? { kind: 'pending', nextCheckAt: null } : { kind: 'pending' },
+    );
+    const t = await createTestTown({ gates: [evaluator], timings });
+    const gate = await t.town.gates.create({ type: 'scripted', spec: {} });
+    await t.advance(P * 5);
+    expect(seen).toHaveLength(1);
+    expect((await t.model.gates.require(gate.id)).dueAt).toBeUndefined();
+    await t.stop();
+
+    let t2: TestTown | undefined;
+    const at = scripted(() => ({
+      kind: 'pending',
+      nextCheckAt: (t2 as TestTown).clock.now() + 5 * P,
+    }));
+    t2 = await createTestTown({ gates: [at.evaluator], timings });
+    const g2 = await t2.town.gates.create({ type: 'scripted', spec: {} });
+    t2.town.wake();
+    await t2.advance(1_000);
+    expect(at.seen).toHaveLength(1);
+    const due = (await t2.model.gates.require(g2.id)).dueAt as number;
+    await t2.advance(due - t2.clock.now() - 1_000);
+    expect(at.seen).toHaveLength(1);
+    await t2.advance(P + 1_000);
+    expect(at.seen).toHaveLength(2);
+    await t2.stop();
+  });
+
+  it('a close with a failure fails the molecules waiting on it, with the reason, and dispatches nothing', async () => {
+    const { evaluator } = scripted(() => ({
+      kind: 'close',
+      result: { conclusion: 'failure' },
+      failure: 'run 7 concluded failure',
+    }));
+    const t = await createTestTown({ gates: [evaluator], timings });
+    const molecule = await t.model.molecules.create({
+      name: 'ship',
+      rig: 'api',
+      steps: [{ name: 'wait-ci', gate: { type: 'scripted', spec: {} } }, { name: 'deploy' }],
+    });
+    const gateId = molecule.waitingOn as string;
+    const closed = await t.next('gate.closed', { where: (e) => e.gateId === gateId, since: 0 });
+    expect(closed.failure).toBe('run 7 concluded failure');
+    expect(await t.model.gates.require(gateId)).toMatchObject({
+      status: 'closed',
+      failure: 'run 7 concluded failure',
+      result: { conclusion: 'failure' },
+    });
+    expect(await t.model.molecules.require(molecule.id)).toMatchObject({
+      status: 'failed',
+      failure: `gate ${gateId} (scripted) failed: run 7 concluded failure`,
+    });
+    await t.advance(P * 3);
+    expect(eventsOf(t, 'molecule.dispatched')).toEqual([]);
+    await t.stop();
+  });
+
+  it('a memo too large is not stored: the gate is escalated once and stays open', async () => {
+    const { evaluator } = scripted(() => ({ kind: 'pending', memo: { blob: 'x'.repeat(20_000) } }));
+    const t = await createTestTown({ gates: [evaluator], timings });
+    const gate = await t.town.gates.create({ type: 'scripted', spec: {} });
+    const escalated = await t.next('gate.escalated', {
+      where: (e) => e.gateId === gate.id,
+      since: 0,
+    });
+    expect(escalated.reason).toMatch(/memo was refused: .*at most 16384/);
+    const stored = await t.model.gates.require(gate.id);
+    expect(stored.status).toBe('open');
+    expect(stored.memo).toBeUndefined();
+    expect(stored.dueAt).toBeDefined();
+    await t.stop();
+  });
+
+  it.each([
+    ['a nextCheckAt that is not a time', { kind: 'pending', nextCheckAt: 'soon' }],
+    ['a memo that is an array', { kind: 'pending', memo: [1] }],
+    ['an empty failure', { kind: 'close', failure: '' }],
+  ])('%s is not a decision: the gate is escalated and stays open', async (_what, answer) => {
+    const { evaluator } = scripted(() => answer as unknown as GateDecision);
+    const t = await createTestTown({ gates: [evaluator], timings });
+    const gate = await t.town.gates.create({ type: 'scripted', spec: {} });
+    const escalated = await t.next('gate.escalated', {
+      where: (e) => e.gateId === gate.id,
+      since: 0,
+    });
+    expect(escalated.reason).toMatch(/not a decision/);
     expect((await t.model.gates.require(gate.id)).status).toBe('open');
     await t.stop();
   });

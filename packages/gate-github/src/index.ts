@@ -1,0 +1,6 @@
+export {
+  type FailurePolicy,
+  type GitHubGateOptions,
+  type GitHubRunResult,
+  githubGate,
+} from './githubGate';
