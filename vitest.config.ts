@@ -4,11 +4,11 @@ import { defineConfig } from 'vitest/config';
 // run without a build. Node-side tests resolve through Vite's SSR environment, hence both.
 const conditions = ['@belfry/source', 'module', 'node', 'import', 'default'];
 
-const project = (name: string) => ({
+const project = (name: string, dir = 'packages') => ({
   extends: true as const,
   test: {
     name,
-    root: `packages/${name}`,
+    root: `${dir}/${name}`,
     include: ['test/**/*.test.ts'],
   },
 });
@@ -25,6 +25,8 @@ export default defineConfig({
       project('gate-timer'),
       project('gate-human'),
       project('gate-github'),
+      // The custom-gate example runs the gate conformance suite on its own evaluator.
+      project('custom-gate', 'examples'),
     ],
   },
 });

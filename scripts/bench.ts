@@ -20,7 +20,8 @@ export interface BenchRow {
   baseline: number;
   /** baseline ÷ belfry: how many times faster belfry is (above 1 is faster). */
   ratio: number;
-  unit: 'ms' | 'µs' | 'MB';
+  /** `req`: HTTP requests; `charged`: requests that cost rate limit. */
+  unit: 'ms' | 'µs' | 'MB' | 'req' | 'charged';
   /** What else a reader needs to judge the figure (shown in the suite's summary and the JSON). */
   note?: string;
 }
@@ -83,7 +84,9 @@ if (json) {
         r.size.toLocaleString('en-US'),
         `${fmt(r.belfry)} ${r.unit}`,
         `${fmt(r.baseline)} ${r.unit}`,
-        `${r.ratio >= 10 ? r.ratio.toFixed(0) : r.ratio.toFixed(1)}×`,
+        r.ratio === Number.POSITIVE_INFINITY
+          ? '∞ (belfry: 0)'
+          : `${r.ratio >= 10 ? r.ratio.toFixed(0) : r.ratio.toFixed(1)}×`,
       ]),
     ];
     const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
