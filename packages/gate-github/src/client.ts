@@ -35,6 +35,23 @@ interface CacheEntry {
 
 const CACHE_LIMIT = 5_000;
 const SECONDARY_MIN_MS = 60_000;
+/** The longest wait a rate-limit header can impose (GitHub's windows are one hour). */
+const MAX_WAIT_MS = 3_660_000;
+
+/**
+ * When `retry-after` says to try again (clock ms): delay-seconds, or an HTTP date read against
+ * the reply's own Date. Undefined when absent or unreadable.
+ */
+function retryAfter(response: Response, now: number): number | undefined {
+  const value = response.headers.get('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return now + Math.min(Number(value) * 1_000, MAX_WAIT_MS);
+  const at = Date.parse(value);
+  if (!Number.isFinite(at)) return undefined;
+  const date = Date.parse(response.headers.get('date') ?? '');
+  const serverNow = Number.isFinite(date) ? date : Date.now();
+  return now + Math.min(Math.max(0, at - serverNow), MAX_WAIT_MS);
+}
 
 /** A conditional-request cache and GitHub's rate-limit and back-off rules around fetch. */
 export class GitHubClient {
@@ -165,7 +182,7 @@ export class GitHubClient {
         data = JSON.parse(text);
       } catch {
         return this.transient(
-          `a malformed JSON reply (${status}, ${text.length} bytes: ${JSON.stringify(text.slice(0, 40))})`,
+          `a malformed JSON reply (${status}, ${text.length} bytes: ${JSON.stringify(this.redact(text).slice(0, 40))})`,
           now,
         );
       }
@@ -179,7 +196,7 @@ export class GitHubClient {
       else this.cache.delete(path);
       return { kind: 'ok', data, etag, fresh: true };
     }
-    const message = `${status} ${this.redact(githubMessage(text) ?? response.statusText)}`;
+    const message = `${status} ${this.redact(githubMessage(text) ?? response.statusText).slice(0, 300)}`;
     if (status === 401) {
       this.succeeded();
       return { kind: 'unauthorized', message };
@@ -194,26 +211,26 @@ export class GitHubClient {
       this.succeeded();
       return { kind: 'not-found', message };
     }
-    if (status >= 500) return this.transient(message, now);
+    if (status >= 500) return this.transient(message, now, retryAfter(response, now));
     this.succeeded();
     return { kind: 'refused', status, message };
   }
 
   /** For a 403 or 429: when to try again if it is a rate limit (undefined: it is not). */
   private rateLimited(response: Response, status: number, text: string, now: number) {
-    const retryAfter = Number(response.headers.get('retry-after'));
     const secondary = /secondary rate limit|abuse/i.test(text);
-    let until: number | undefined;
-    if (response.headers.has('retry-after') && Number.isFinite(retryAfter) && retryAfter >= 0) {
-      until = now + retryAfter * 1_000;
-    } else if (this.remaining === 0 && this.resetAt !== undefined) {
+    let until = retryAfter(response, now);
+    if (until === undefined && this.remaining === 0 && this.resetAt !== undefined) {
       until = Math.max(this.resetAt, now + 1_000);
-    } else if (status === 429 || secondary || /rate limit/i.test(text)) {
+    } else if (until === undefined && (status === 429 || secondary || /rate limit/i.test(text))) {
       // A secondary limit without retry-after: at least a minute, longer each time it repeats.
       this.secondaryHits++;
-      until = now + Math.min(SECONDARY_MIN_MS * 2 ** (this.secondaryHits - 1), 3_600_000);
+      until = now + SECONDARY_MIN_MS * 2 ** Math.min(this.secondaryHits - 1, 6);
     }
     if (until === undefined) return undefined;
+    this.answered();
+    // GitHub's windows are an hour: a wait beyond that is a broken header, not a plan.
+    until = Math.min(until, now + MAX_WAIT_MS);
     this.block(until, `GitHub's rate limit: waiting until ${new Date(until).toISOString()}`);
     return until;
   }
@@ -228,25 +245,37 @@ export class GitHubClient {
       // depend on this machine's clock (or on a simulated one).
       const date = Date.parse(response.headers.get('date') ?? '');
       const serverNow = Number.isFinite(date) ? date : Date.now();
-      this.resetAt = now + Math.max(0, Number(reset) * 1_000 - serverNow);
+      this.resetAt = now + Math.min(MAX_WAIT_MS, Math.max(0, Number(reset) * 1_000 - serverNow));
     }
   }
 
-  private transient(message: string, now: number): Reply {
-    this.failures++;
+  /**
+   * A failed request: back off, doubling per failure. Requests that were already in flight when
+   * the back-off began do not double it again. A `retry-after` the server sent wins if longer.
+   */
+  private transient(message: string, now: number, serverSays?: number): Reply {
+    if (this.blockedUntil <= now || this.failures === 0) this.failures++;
     this.failingSince ??= now;
     this.lastFailure = message;
     const backoff = Math.min(
       this.options.backoffBaseMs * 2 ** (this.failures - 1),
       this.options.backoffMaxMs,
     );
-    this.block(now + backoff, `backing off after ${this.failures} failed requests: ${message}`);
+    this.block(
+      Math.max(now + backoff, serverSays ?? 0),
+      `backing off after ${this.failures} failed requests: ${message}`,
+    );
     return { kind: 'transient', message };
   }
 
-  private succeeded(): void {
+  /** GitHub answered (even if to refuse): whatever outage there was is over. */
+  private answered(): void {
     this.failures = 0;
     this.failingSince = undefined;
+  }
+
+  private succeeded(): void {
+    this.answered();
     this.secondaryHits = 0;
   }
 
@@ -276,7 +305,7 @@ export class GitHubClient {
 function githubMessage(text: string): string | undefined {
   try {
     const body = JSON.parse(text) as { message?: unknown };
-    return typeof body?.message === 'string' ? body.message.slice(0, 300) : undefined;
+    return typeof body?.message === 'string' ? body.message : undefined;
   } catch {
     return undefined;
   }

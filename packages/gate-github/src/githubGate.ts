@@ -110,6 +110,11 @@ interface Spec {
   event?: string;
 }
 
+/** How long a repository whose list request failed has its runs asked for one by one. */
+const LIST_OFF_MS = 600_000;
+/** The most pages of workflows read to find one by name (100 each). */
+const MAX_WORKFLOW_PAGES = 10;
+
 const WAITING = new Set(['requested', 'queued', 'pending', 'waiting', 'in_progress']);
 const FAILED = new Set([
   'failure',
@@ -139,11 +144,30 @@ function toRun(raw: unknown): Run {
   };
 }
 
+/**
+ * The runs of a list reply. A malformed entry is left out (its run, if waited on, is asked for on
+ * its own), so one odd run does not spoil the rest of the list.
+ */
 function toRunList(raw: unknown): Run[] {
   const list = (raw as { workflow_runs?: unknown } | null)?.workflow_runs;
   if (!Array.isArray(list)) throw new Error('workflow_runs is not an array');
-  return list.map(toRun);
+  const runs: Run[] = [];
+  for (const entry of list) {
+    try {
+      runs.push(toRun(entry));
+    } catch {
+      // left out: see above
+    }
+  }
+  return runs;
 }
+
+/** A single-run reply, which must be the run asked for. */
+const runNumbered = (id: number) => (raw: unknown) => {
+  const run = toRun(raw);
+  if (run.id !== id) throw new Error(`the reply is about run ${run.id}, not run ${id}`);
+  return run;
+};
 
 function toWorkflows(raw: unknown): Workflow[] {
   const list = (raw as { workflows?: unknown } | null)?.workflows;
@@ -247,7 +271,10 @@ export function githubGate(options: GitHubGateOptions = {}): GateEvaluator {
     'options',
   );
   const type = gateTypeName(o.type, githubRunGateType.type);
-  const token = checkToken(o.token === undefined ? process.env.GITHUB_TOKEN : o.token);
+  const token =
+    o.token === undefined
+      ? checkToken(process.env.GITHUB_TOKEN, 'GITHUB_TOKEN (the environment)')
+      : checkToken(o.token, 'options.token');
   const baseUrl = checkBaseUrl(o.baseUrl ?? 'https://api.github.com');
   if (o.fetch !== undefined && typeof o.fetch !== 'function')
     check.fail(
@@ -257,6 +284,12 @@ export function githubGate(options: GitHubGateOptions = {}): GateEvaluator {
     );
   const fetchFn = (o.fetch as typeof fetch | undefined) ?? globalThis.fetch;
   const userAgent = check.optionalString(o.userAgent, 'options.userAgent') ?? 'belfry-gate-github';
+  if (!/^[\x20-\x7e]{1,200}$/.test(userAgent))
+    check.fail(
+      'INVALID_OPTION',
+      'options.userAgent',
+      `must be 1 to 200 printable ASCII characters (it is a header); got ${check.describe(userAgent)}`,
+    );
   const ms = (key: string, fallback: number, min = 1) =>
     check.number(o[key], `options.${key}`, fallback, { integer: true, min });
   const requestTimeoutMs = ms('requestTimeoutMs', 10_000);
@@ -285,6 +318,8 @@ export function githubGate(options: GitHubGateOptions = {}): GateEvaluator {
   });
   /** Per repository: the oldest run id of its last list of 100 (runs older are not in it). */
   const listWindow = new Map<string, number>();
+  /** Per repository whose list request failed: until when its runs are asked for one by one. */
+  const listOff = new Map<string, number>();
 
   /** The verdict on a run, the same for every gate waiting on it. */
   function judge(run: Run, now: number): GateDecision {
@@ -451,7 +486,7 @@ export function githubGate(options: GitHubGateOptions = {}): GateEvaluator {
       if (batchMinRuns > 0) {
         await pool(
           [...byRepo].filter(([repo, targets]) => {
-            if (targets.length < batchMinRuns) return false;
+            if (targets.length < batchMinRuns || (listOff.get(repo) ?? 0) > now) return false;
             const oldest = listWindow.get(repo);
             return oldest === undefined || targets.some((t) => t.runId >= oldest);
           }),
@@ -459,6 +494,16 @@ export function githubGate(options: GitHubGateOptions = {}): GateEvaluator {
           async ([repo, targets]) => {
             const spec = (targets[0] as RunTarget).spec;
             const reply = await ask(`${repoPath(spec)}/actions/runs?per_page=100`, toRunList);
+            if (reply.kind === 'not-found') {
+              // A private repository (or none): each of its runs would say the same.
+              for (const target of targets) target.reply = reply;
+              return;
+            }
+            if (reply.kind === 'transient' || reply.kind === 'refused') {
+              // The list fails where single runs may not: ask for them one by one for a while.
+              listOff.set(repo, now + LIST_OFF_MS);
+              return;
+            }
             if (reply.kind !== 'ok') return;
             const list = reply.data as Run[];
             listWindow.set(repo, list.length < 100 ? 0 : Math.min(...list.map((r) => r.id)));
@@ -476,14 +521,24 @@ export function githubGate(options: GitHubGateOptions = {}): GateEvaluator {
       for (const target of runs.values()) {
         if (target.reply) continue;
         work.push(async () => {
-          const reply = await ask(runPath(target.spec, target.runId), toRun);
+          const reply = await ask(runPath(target.spec, target.runId), runNumbered(target.runId));
           target.reply =
             reply.kind === 'ok' ? { kind: 'run', run: reply.data as Run, etag: reply.etag } : reply;
         });
       }
+      const workflowLists = new Map<string, Promise<Outcome | Workflow[]>>();
+      const lookUp = (spec: Spec) => {
+        const repo = `${spec.owner}/${spec.repo}`.toLowerCase();
+        let listed = workflowLists.get(repo);
+        if (!listed) {
+          listed = listWorkflows(spec, ask);
+          workflowLists.set(repo, listed);
+        }
+        return listed;
+      };
       for (const target of flows.values()) {
         work.push(async () => {
-          target.reply = await resolveWorkflow(target.spec, ask);
+          target.reply = await resolveWorkflow(target.spec, ask, lookUp);
         });
       }
       await pool(work, concurrency, (job) => job());
@@ -518,21 +573,46 @@ export function githubGate(options: GitHubGateOptions = {}): GateEvaluator {
   };
 }
 
-/** The newest run of a spec's workflow (by file, id or name), narrowed by its filters. */
+type Ask = (
+  path: string,
+  shrink: (data: unknown) => unknown,
+) => Promise<Reply | { kind: 'skipped' }>;
+
+/** Every workflow of a repository, page by page (up to {@link MAX_WORKFLOW_PAGES}). */
+async function listWorkflows(spec: Spec, ask: Ask): Promise<Outcome | Workflow[]> {
+  const all: Workflow[] = [];
+  for (let page = 1; page <= MAX_WORKFLOW_PAGES; page++) {
+    const reply = await ask(
+      `${repoPath(spec)}/actions/workflows?per_page=100&page=${page}`,
+      toWorkflows,
+    );
+    if (reply.kind !== 'ok') return reply;
+    const workflows = reply.data as Workflow[];
+    all.push(...workflows);
+    if (workflows.length < 100) break;
+  }
+  return all;
+}
+
+/**
+ * The newest run of a spec's workflow (by file, id or name), narrowed by its filters. `lookUp`
+ * lists a repository's workflows once per evaluation, however many gates name one.
+ */
 async function resolveWorkflow(
   spec: Spec,
-  ask: (path: string, shrink: (data: unknown) => unknown) => Promise<Reply | { kind: 'skipped' }>,
+  ask: Ask,
+  lookUp: (spec: Spec) => Promise<Outcome | Workflow[]>,
 ): Promise<Outcome> {
   const workflow = spec.workflow as string;
   let id: string;
   if (/^\d+$/.test(workflow) || /\.ya?ml$/i.test(workflow)) {
     id = encodeURIComponent(workflow.split('/').pop() as string);
   } else {
-    const reply = await ask(`${repoPath(spec)}/actions/workflows?per_page=100`, toWorkflows);
-    if (reply.kind !== 'ok') return reply;
-    const named = (reply.data as Workflow[]).filter((w) => w.name === workflow);
+    const workflows = await lookUp(spec);
+    if (!Array.isArray(workflows)) return workflows;
+    const named = workflows.filter((w) => w.name === workflow);
     if (named.length !== 1) {
-      const known = (reply.data as Workflow[]).map((w) => `${w.name} (${w.path})`).join(', ');
+      const known = workflows.map((w) => `${w.name} (${w.path})`).join(', ');
       return {
         kind: 'refused',
         status: 0,
@@ -569,13 +649,13 @@ async function pool<T>(items: readonly T[], limit: number, job: (item: T) => Pro
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-function checkToken(value: unknown): string | undefined {
+function checkToken(value: unknown, path: string): string | undefined {
   if (value === null || value === undefined || value === '') return undefined;
   // The message never shows the value: it may be a real token with a typo.
   if (typeof value !== 'string' || !/^[\x21-\x7e]+$/.test(value))
     check.fail(
       'INVALID_OPTION',
-      'options.token',
+      path,
       'must be a token of printable characters without spaces or line breaks (its value is not shown)',
     );
   return value;
@@ -598,7 +678,7 @@ function checkBaseUrl(value: unknown): string {
       'options.baseUrl',
       `must be an http(s) URL; got ${check.describe(value)}`,
     );
-  if (url.username || url.password || url.search || url.hash)
+  if (url.username || url.password || /[?#]/.test(value))
     check.fail(
       'INVALID_OPTION',
       'options.baseUrl',
