@@ -22,6 +22,7 @@ export default defineConfig({
       project('core'),
       project('testing'),
       project('driver-memory'),
+      project('driver-tmux'),
       project('gate-timer'),
       project('gate-human'),
       project('gate-github'),

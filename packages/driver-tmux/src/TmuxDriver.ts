@@ -1,0 +1,646 @@
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { type Clock, check, realClock } from '@belfry/core';
+import {
+  checkSessionName,
+  checkSessionSpec,
+  DriverError,
+  type SessionDriver,
+  type SessionSpec,
+  type SessionStatus,
+  type StopOptions,
+} from '@belfry/core/driver';
+import { hasProc, isAlive, sessionProcesses, signalAll } from './procs';
+import { driverError, Tmux, TmuxCallError, type TmuxSocket } from './tmux';
+
+/** Options of {@link createTmuxDriver}. */
+export interface TmuxDriverOptions {
+  /**
+   * The private tmux server: a socket name (`-L`, under tmux's socket directory) or a path
+   * (`-S`, at most about 100 bytes). Never the user's default server.
+   * @defaultValue `{ name: 'belfry' }`
+   */
+  socket?: TmuxSocket;
+  /** The tmux program. @defaultValue `'tmux'` */
+  tmux?: string;
+  /** The time limit of one tmux call. @defaultValue 5_000 */
+  commandTimeoutMs?: number;
+  /** The size of a new session's window. @defaultValue 200 × 50 */
+  width?: number;
+  height?: number;
+  /** Lines of history a pane keeps (what `capture` can return). @defaultValue 10_000 */
+  historyLimit?: number;
+  /** How long a new session is watched: dying with an error within it is a failed start. @defaultValue 250 */
+  startCheckMs?: number;
+  /** How long `stop` waits after SIGTERM before SIGKILL, unless the call says. @defaultValue 5_000 */
+  stopGraceMs?: number;
+  /** How long a nudge waits for the pane to change before sending Enter again. @defaultValue 1_000 */
+  nudgeVerifyMs?: number;
+  /** How many times Enter is sent again when the pane did not change. @defaultValue 2 */
+  nudgeRetries?: number;
+  /** Nudges longer than this (bytes) or with several lines go through a paste buffer. @defaultValue 2_048 */
+  pasteOverBytes?: number;
+  /** For the waits of start, stop and nudge. @defaultValue the system clock */
+  clock?: Clock;
+}
+
+/** The tmux driver, with what a test or an operator needs beyond the SessionDriver contract. */
+export interface TmuxDriver extends SessionDriver {
+  readonly kind: 'tmux';
+  /** The server's socket. */
+  readonly socket: TmuxSocket;
+  /** Kills the whole tmux server with every session on it (tests, teardown). */
+  killServer(): Promise<void>;
+}
+
+/** The fields read for every pane, tab-separated; the labels (JSON, no raw tabs) come last. */
+const FIELDS = [
+  'session_name',
+  'window_index',
+  'pane_index',
+  '@belfry_epoch',
+  '@belfry_started',
+  'pane_id',
+  'pane_pid',
+  'pane_dead',
+  'pane_dead_status',
+  'pane_dead_signal',
+  'pane_dead_time',
+  'window_activity',
+  'pid',
+  '@belfry_nudge',
+  '@belfry_labels',
+] as const;
+const FORMAT = FIELDS.map((f) => `#{${f}}`).join('\t');
+
+interface Pane {
+  name: string;
+  epoch: number;
+  startedAt: number;
+  paneId: string;
+  pid: number;
+  dead: boolean;
+  deadStatus: string;
+  deadSignal: string;
+  deadTime: string;
+  /** window_activity, in seconds. */
+  activity: number;
+  /** The tmux server's pid. */
+  serverPid: number;
+  /** `before after hash` of the last nudge (see nudge). */
+  nudge: string;
+  labels: Record<string, string> | undefined;
+}
+
+const SIGNALS = new Map<number, string>(
+  Object.entries(constants.signals).map(([name, n]) => [n as number, name]),
+);
+
+function parsePanes(out: string): Pane[] {
+  const panes: Pane[] = [];
+  for (const line of out.split('\n')) {
+    if (line === '') continue;
+    const f = line.split('\t');
+    const [name, windowIndex, paneIndex, epoch, started] = f;
+    // Only belfry's sessions (they carry an epoch), and only their first pane.
+    if (!epoch || !/^\d+$/.test(epoch) || windowIndex !== '0' || paneIndex !== '0') continue;
+    let labels: Record<string, string> | undefined;
+    try {
+      labels = f[14] ? (JSON.parse(f.slice(14).join('\t')) as Record<string, string>) : undefined;
+    } catch {
+      labels = undefined;
+    }
+    panes.push({
+      name: name as string,
+      epoch: Number(epoch),
+      startedAt: Number(started),
+      paneId: f[5] as string,
+      pid: Number(f[6]),
+      dead: f[7] === '1',
+      deadStatus: f[8] ?? '',
+      deadSignal: f[9] ?? '',
+      deadTime: f[10] ?? '',
+      activity: Number(f[11]),
+      serverPid: Number(f[12]),
+      nudge: f[13] ?? '',
+      labels,
+    });
+  }
+  return panes;
+}
+
+/** Drops control characters a terminal would act on; keeps newlines and tabs. */
+function sanitize(text: string): string {
+  return text
+    .replace(/\r\n?/g, '\n')
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '')
+    .replace(/\u001b/g, '');
+}
+
+function hash(lines: readonly string[]): string {
+  return createHash('sha1').update(lines.join('\n')).digest('hex').slice(0, 16);
+}
+
+/** A pane's text as capture-pane gives it, without tmux's own "Pane is dead" line and trailing blank lines. */
+function screenLines(out: string): string[] {
+  const lines = out.split('\n');
+  while (lines.length > 0 && (lines.at(-1) ?? '').trim() === '') lines.pop();
+  if (/^Pane is dead \(/.test(lines.at(-1) ?? '')) lines.pop();
+  while (lines.length > 0 && (lines.at(-1) ?? '').trim() === '') lines.pop();
+  return lines;
+}
+
+/**
+ * Agent sessions as tmux sessions on a private server (`-L`/`-S`, `-f /dev/null`), every call
+ * through execFile with argv and a time limit. The agent runs as the pane's own command (no shell
+ * in between) with `remain-on-exit`, so its exit code or signal is known. The epoch, labels and
+ * start time are kept as session options on the server, so a new driver (a restarted daemon)
+ * lists and re-attaches to the sessions it finds.
+ *
+ * - `nudge` strips control characters, sends short text with `send-keys -l --` (a trailing `;`
+ *   escaped) and long or multi-line text through a paste buffer, then Enter on its own; it
+ *   resolves once the pane changed, sending Enter again a bounded number of times. Nudges to one
+ *   session never interleave. The echo of a nudge does not count as the session's activity.
+ * - `stop` sends SIGTERM to the pane's process group and every process of the session (its
+ *   descendants, and what carries the session's marker in its environment, like a grandchild
+ *   started with `setsid`), waits the grace period, sends SIGKILL to what is left, then kills the
+ *   tmux session.
+ * - `status` and `list` read the panes with one `list-panes` call (never `display-message`).
+ *
+ * @example
+ * ```ts
+ * import { createTmuxDriver } from '@belfry/driver-tmux';
+ *
+ * const driver = createTmuxDriver({ socket: { name: 'my-town' } });
+ * await driver.start({ name: 'api-toast', epoch: 1, command: ['claude', '--resume'], cwd: '/src/api' });
+ * await driver.nudge('api-toast', 'check your hook');
+ * console.log(await driver.capture('api-toast', { lines: 20 }));
+ * await driver.stop('api-toast', { graceMs: 5_000 });
+ * ```
+ */
+export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
+  const o = check.object(options, 'options');
+  check.keys(
+    o,
+    [
+      'socket',
+      'tmux',
+      'commandTimeoutMs',
+      'width',
+      'height',
+      'historyLimit',
+      'startCheckMs',
+      'stopGraceMs',
+      'nudgeVerifyMs',
+      'nudgeRetries',
+      'pasteOverBytes',
+      'clock',
+    ],
+    'options',
+  );
+  const int = (key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+    check.number(o[key], `options.${key}`, fallback, { integer: true, min, max });
+  const socket = checkSocket(o.socket ?? { name: 'belfry' });
+  const tmux = new Tmux(
+    check.optionalString(o.tmux, 'options.tmux') ?? 'tmux',
+    socket,
+    int('commandTimeoutMs', 5_000, 1),
+  );
+  const width = int('width', 200, 10, 10_000);
+  const height = int('height', 50, 5, 10_000);
+  const historyLimit = int('historyLimit', 10_000, 0, 10_000_000);
+  const startCheckMs = int('startCheckMs', 250, 0);
+  const stopGraceMs = int('stopGraceMs', 5_000, 0);
+  const verifyMs = int('nudgeVerifyMs', 1_000, 1);
+  const retries = int('nudgeRetries', 2, 0, 20);
+  const pasteOver = int('pasteOverBytes', 2_048, 1, 16_000);
+  if (o.clock !== undefined && typeof (o.clock as Clock).setTimeout !== 'function')
+    check.fail(
+      'INVALID_OPTION',
+      'options.clock',
+      'must be a Clock (now, setTimeout, clearTimeout)',
+    );
+  const clock = (o.clock as Clock | undefined) ?? realClock;
+  const socketId = 'path' in socket ? socket.path : socket.name;
+  const marker = (name: string) => `BELFRY_SESSION=${socketId}/${name}`;
+
+  const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+  const locks = new Map<string, Promise<unknown>>();
+  /** Runs `job` after every earlier job on the same key. */
+  function serial<T>(key: string, job: () => Promise<T>): Promise<T> {
+    const before = locks.get(key) ?? Promise.resolve();
+    const run = before.then(job, job);
+    const tail = run.catch(() => undefined);
+    locks.set(key, tail);
+    void tail.then(() => {
+      if (locks.get(key) === tail) locks.delete(key);
+    });
+    return run;
+  }
+  /** Per session: the activity second that was judged to be only a nudge's echo, and the verdict. */
+  const echoVerdicts = new Map<string, { key: string; activity: number }>();
+
+  async function panes(name?: string): Promise<Pane[]> {
+    const out = await tmux.runIfThere(
+      name === undefined
+        ? ['list-panes', '-a', '-F', FORMAT]
+        : ['list-panes', '-s', '-t', `=${name}`, '-F', FORMAT],
+    );
+    return out === undefined
+      ? []
+      : parsePanes(out).filter((p) => name === undefined || p.name === name);
+  }
+
+  async function captureLines(target: string, from?: number): Promise<string[]> {
+    const out = await tmux.run([
+      'capture-pane',
+      '-p',
+      '-J',
+      '-t',
+      target,
+      '-S',
+      from === undefined ? '-' : String(-from),
+    ]);
+    return screenLines(out);
+  }
+
+  /** When the session last wrote output of its own: tmux's window activity, less a nudge's echo. */
+  async function activityOf(pane: Pane): Promise<number> {
+    const seen = pane.activity * 1_000;
+    const [before, after, screen] = pane.nudge.split(' ');
+    if (!screen || Number(after) !== pane.activity || Number(before) >= pane.activity) return seen;
+    // The last activity is in the second a nudge ended: if the pane shows only what the nudge
+    // typed, it was the echo, and the session's own activity is what it was before.
+    const key = `${pane.paneId}|${pane.nudge}`;
+    const cached = echoVerdicts.get(pane.name);
+    if (cached?.key === key) return cached.activity;
+    let activity = seen;
+    try {
+      if (hash(await captureLines(pane.paneId, 50)) === screen) activity = Number(before) * 1_000;
+    } catch {
+      // the pane went away meanwhile: its activity is what tmux said
+    }
+    echoVerdicts.set(pane.name, { key, activity });
+    return activity;
+  }
+
+  async function toStatus(pane: Pane): Promise<SessionStatus> {
+    const base = {
+      name: pane.name,
+      epoch: pane.epoch,
+      pid: pane.pid,
+      startedAt: pane.startedAt,
+      lastActivityAt: await activityOf(pane),
+      ...(pane.labels ? { labels: pane.labels } : {}),
+    };
+    if (!pane.dead) return { ...base, state: 'running' };
+    const signal =
+      pane.deadSignal === ''
+        ? null
+        : (SIGNALS.get(Number(pane.deadSignal)) ?? `SIG${pane.deadSignal}`);
+    return {
+      ...base,
+      state: 'exited',
+      exitCode: pane.deadStatus === '' ? null : Number(pane.deadStatus),
+      signal,
+      ...(pane.deadTime ? { exitedAt: Number(pane.deadTime) * 1_000 } : {}),
+    };
+  }
+
+  /**
+   * Whether tmux knows how a dead pane's process ended. tmux 3.3a loses a SIGCHLD now and then
+   * (measured here: the pane's process stays a zombie and `pane_dead_status` stays empty until
+   * another child exits); a SIGCHLD sent to the server makes it reap, and the status appears.
+   */
+  const statusKnown = (p: Pane) => !p.dead || p.deadStatus !== '' || p.deadSignal !== '';
+  function kick(p: Pane): void {
+    try {
+      if (p.serverPid > 0) process.kill(p.serverPid, 'SIGCHLD');
+    } catch {
+      // the server is gone: the next read says so
+    }
+  }
+
+  /** The session's pane, once tmux knows how a dead one ended (up to about a second). */
+  async function pane(name: string): Promise<Pane | undefined> {
+    let found = (await panes(name))[0];
+    for (let i = 0; i < 40 && found && !statusKnown(found); i++) {
+      kick(found);
+      await sleep(25);
+      found = (await panes(name))[0];
+    }
+    return found;
+  }
+
+  async function status(name: string): Promise<SessionStatus> {
+    checkSessionName(name);
+    try {
+      const found = await pane(name);
+      return found ? toStatus(found) : { name, state: 'missing' };
+    } catch (error) {
+      throw driverError(error, `status of session ${name}`);
+    }
+  }
+
+  async function create(spec: SessionSpec): Promise<void> {
+    // One argv word would be run by tmux through `sh -c`: `env --` keeps it a program.
+    const argv = spec.command.length === 1 ? ['env', '--', ...spec.command] : [...spec.command];
+    const env = { ...(spec.env ?? {}), BELFRY_SESSION: `${socketId}/${spec.name}` };
+    const target = `=${spec.name}:`;
+    await tmux.run([
+      'start-server',
+      ';',
+      'set-option',
+      '-g',
+      'remain-on-exit',
+      'on',
+      ';',
+      'set-option',
+      '-g',
+      'history-limit',
+      String(historyLimit),
+      ';',
+      'new-session',
+      '-d',
+      '-s',
+      spec.name,
+      '-x',
+      String(width),
+      '-y',
+      String(height),
+      ...(spec.cwd ? ['-c', spec.cwd] : []),
+      ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      '--',
+      ...argv,
+      ';',
+      'set-option',
+      '-t',
+      target,
+      '@belfry_epoch',
+      String(spec.epoch),
+      ';',
+      'set-option',
+      '-t',
+      target,
+      '@belfry_started',
+      String(clock.now()),
+      ';',
+      'set-option',
+      '-t',
+      target,
+      '@belfry_labels',
+      JSON.stringify(spec.labels ?? {}),
+    ]);
+  }
+
+  async function start(input: SessionSpec): Promise<SessionStatus> {
+    const spec = checkSessionSpec(input);
+    if (spec.cwd !== undefined) {
+      let isDir = false;
+      try {
+        isDir = statSync(spec.cwd).isDirectory();
+      } catch {
+        isDir = false;
+      }
+      if (!isDir)
+        throw new DriverError({
+          code: 'INVALID_SPEC',
+          message: `session ${spec.name}: cwd ${JSON.stringify(spec.cwd)} is not a directory`,
+        });
+    }
+    return serial(spec.name, async () => {
+      try {
+        for (let attempt = 0; ; attempt++) {
+          const existing = await pane(spec.name);
+          if (existing) {
+            if (existing.epoch === spec.epoch) return toStatus(existing);
+            if (!existing.dead)
+              throw new DriverError({
+                code: 'EXISTS',
+                message: `session ${spec.name} is running with epoch ${existing.epoch}; stop it before starting epoch ${spec.epoch}`,
+              });
+            // A dead session of another epoch is replaced.
+            await tmux.runIfThere(['kill-session', '-t', `=${spec.name}`]);
+          } else if (
+            (await tmux.runIfThere(['has-session', '-t', `=${spec.name}`])) !== undefined
+          ) {
+            throw new DriverError({
+              code: 'EXISTS',
+              message: `a tmux session named ${spec.name} exists on the socket that belfry did not start; it is left alone`,
+            });
+          }
+          try {
+            await create(spec);
+            break;
+          } catch (error) {
+            // Another process created it between the look and the create: look again.
+            if (error instanceof TmuxCallError && error.failure === 'duplicate' && attempt < 3) {
+              await sleep(20);
+              continue;
+            }
+            throw error;
+          }
+        }
+        if (startCheckMs > 0) await sleep(startCheckMs);
+        const started = await pane(spec.name);
+        if (!started)
+          throw new DriverError({
+            code: 'START_FAILED',
+            message: `session ${spec.name} vanished right after it started`,
+          });
+        const s = await toStatus(started);
+        if (s.state === 'exited' && (s.signal !== null || s.exitCode !== 0)) {
+          const last = await captureLines(started.paneId, 5).catch(() => [] as string[]);
+          throw new DriverError({
+            code: 'START_FAILED',
+            message: `session ${spec.name} died while starting (${s.signal ? `signal ${s.signal}` : `exit code ${s.exitCode}`})${last.length ? `; its last output: ${last.join(' | ').slice(0, 500)}` : ''}`,
+          });
+        }
+        return s;
+      } catch (error) {
+        throw driverError(error, `start of session ${spec.name}`);
+      }
+    });
+  }
+
+  async function list(): Promise<SessionStatus[]> {
+    try {
+      let all = await panes();
+      for (let i = 0; i < 40 && all.some((p) => !statusKnown(p)); i++) {
+        kick(all.find((p) => !statusKnown(p)) as Pane);
+        await sleep(25);
+        all = await panes();
+      }
+      return await Promise.all(all.map(toStatus));
+    } catch (error) {
+      throw driverError(error, 'list of sessions');
+    }
+  }
+
+  /** Waits until the pane's text differs from `than`; false after `ms`. */
+  async function changed(paneId: string, than: string, ms: number): Promise<string | undefined> {
+    const deadline = clock.now() + ms;
+    for (;;) {
+      const now = hash(await captureLines(paneId, 50));
+      if (now !== than) return now;
+      if (clock.now() >= deadline) return undefined;
+      await sleep(20);
+    }
+  }
+
+  async function nudge(name: string, text: string): Promise<void> {
+    checkSessionName(name);
+    if (typeof text !== 'string')
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `nudge text must be a string; got ${typeof text}`,
+      });
+    const clean = sanitize(text);
+    return serial(`nudge:${name}`, async () => {
+      try {
+        const target = await pane(name);
+        if (!target || target.dead)
+          throw new DriverError({
+            code: 'NOT_RUNNING',
+            message: `session ${name} is ${target ? 'exited' : 'missing'}; nothing to nudge`,
+          });
+        const id = target.paneId;
+        const before = hash(await captureLines(id, 50));
+        if (clean !== '') {
+          if (clean.includes('\n') || Buffer.byteLength(clean) > pasteOver) {
+            const buffer = `belfry-${name}-${process.pid}-${Date.now()}`;
+            await tmux.run(['load-buffer', '-b', buffer, '-'], clean);
+            await tmux.run(['paste-buffer', '-d', '-p', '-b', buffer, '-t', id]);
+          } else {
+            // tmux eats a final ';' (its command separator) even with -l: escape it.
+            const literal = clean.endsWith(';') ? `${clean.slice(0, -1)}\\;` : clean;
+            await tmux.run(['send-keys', '-t', id, '-l', '--', literal]);
+          }
+        }
+        // What the pane shows once the text is typed: its echo, not the session's reply.
+        const typed = (await changed(id, before, Math.min(verifyMs, 500))) ?? before;
+        for (let attempt = 0; ; attempt++) {
+          await tmux.run(['send-keys', '-t', id, 'Enter']);
+          const after = await changed(id, typed, verifyMs);
+          if (after !== undefined || typed !== before) break;
+          if (attempt >= retries)
+            throw new DriverError({
+              code: 'NUDGE_FAILED',
+              message: `session ${name}: the pane did not change after the nudge and ${retries + 1} Enter keys; it may not be reading its input`,
+            });
+        }
+        // Remember the echo, so it is not taken for the session's own activity.
+        const now = (await panes(name))[0];
+        if (now)
+          await tmux.run([
+            'set-option',
+            '-t',
+            `=${name}:`,
+            '@belfry_nudge',
+            `${target.activity} ${now.activity} ${typed}`,
+          ]);
+      } catch (error) {
+        throw driverError(error, `nudge of session ${name}`);
+      }
+    });
+  }
+
+  async function capture(name: string, opts: { lines?: number } = {}): Promise<string[]> {
+    checkSessionName(name);
+    const lines = opts.lines;
+    if (lines !== undefined && (!Number.isSafeInteger(lines) || lines < 1))
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `capture lines must be an integer >= 1; got ${lines}`,
+      });
+    try {
+      const target = await pane(name);
+      if (!target)
+        throw new DriverError({ code: 'NOT_RUNNING', message: `session ${name} is missing` });
+      const all = await captureLines(
+        target.paneId,
+        lines === undefined ? undefined : lines + height,
+      );
+      return lines === undefined ? all : all.slice(-lines);
+    } catch (error) {
+      throw driverError(error, `capture of session ${name}`);
+    }
+  }
+
+  async function stop(name: string, opts: StopOptions = {}): Promise<void> {
+    checkSessionName(name);
+    const graceMs = opts.graceMs ?? stopGraceMs;
+    if (!Number.isSafeInteger(graceMs) || graceMs < 0)
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `graceMs must be an integer >= 0; got ${graceMs}`,
+      });
+    return serial(name, async () => {
+      try {
+        const target = await panes(name).then((p) => p[0]);
+        if (!target) {
+          // Not ours, or gone: a foreign session of that name is left alone.
+          return;
+        }
+        const root = target.dead ? undefined : target.pid;
+        const procs = hasProc() ? sessionProcesses(root, marker(name)) : root ? [root] : [];
+        if (procs.length > 0) {
+          signalAll(procs, 'SIGTERM', root);
+          const deadline = clock.now() + graceMs;
+          while (procs.some(isAlive) && clock.now() < deadline) await sleep(Math.min(25, graceMs));
+          // What is left, and whatever was spawned meanwhile, is killed.
+          const left = hasProc() ? sessionProcesses(root, marker(name)) : procs.filter(isAlive);
+          if (left.length > 0) {
+            signalAll(left, 'SIGKILL', root);
+            for (let i = 0; i < 40 && left.some(isAlive); i++) await sleep(25);
+          }
+        }
+        await tmux.runIfThere(['kill-session', '-t', `=${name}`]);
+        echoVerdicts.delete(name);
+      } catch (error) {
+        throw driverError(error, `stop of session ${name}`);
+      }
+    });
+  }
+
+  return {
+    kind: 'tmux',
+    socket,
+    start,
+    status,
+    list,
+    nudge,
+    capture,
+    stop,
+    async close() {
+      // Sessions keep running: a new driver on the same socket re-attaches to them.
+    },
+    async killServer() {
+      await tmux.runIfThere(['kill-server']);
+    },
+  };
+}
+
+function checkSocket(value: unknown): TmuxSocket {
+  const s = check.object(value, 'options.socket');
+  check.keys(s, ['name', 'path'], 'options.socket');
+  if ((s.name === undefined) === (s.path === undefined))
+    check.fail('INVALID_OPTION', 'options.socket', 'give exactly one of name (-L) or path (-S)');
+  if (s.name !== undefined) {
+    if (typeof s.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(s.name))
+      check.fail(
+        'INVALID_OPTION',
+        'options.socket.name',
+        `must be 1 to 64 letters, digits, '_' or '-'; got ${check.describe(s.name)}`,
+      );
+    return { name: s.name };
+  }
+  if (typeof s.path !== 'string' || !s.path.startsWith('/') || Buffer.byteLength(s.path) > 100)
+    check.fail(
+      'INVALID_OPTION',
+      'options.socket.path',
+      `must be an absolute path of at most 100 bytes (a Unix socket's limit); got ${check.describe(s.path)}`,
+    );
+  return { path: s.path };
+}
