@@ -132,10 +132,14 @@ function parsePanes(out: string): Pane[] {
 
 /** Drops control characters a terminal would act on; keeps newlines and tabs. */
 function sanitize(text: string): string {
-  return text
-    .replace(/\r\n?/g, '\n')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '')
-    .replace(/\u001b/g, '');
+  let out = '';
+  for (const ch of text.replace(/\r\n?/g, '\n')) {
+    const c = ch.codePointAt(0) as number;
+    // C0 controls but tab and newline, DEL, and the C1 controls (ESC sequences start here).
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a) || (c >= 0x7f && c <= 0x9f)) continue;
+    out += ch;
+  }
+  return out;
 }
 
 function hash(lines: readonly string[]): string {
@@ -420,7 +424,9 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
                 code: 'EXISTS',
                 message: `session ${spec.name} is running with epoch ${existing.epoch}; stop it before starting epoch ${spec.epoch}`,
               });
-            // A dead session of another epoch is replaced.
+            // A dead session of another epoch is replaced, after what its agent left running
+            // (a background job of a killed shell) is ended: one epoch's processes at a time.
+            await terminate(spec.name, existing, Math.min(stopGraceMs, 1_000));
             await tmux.runIfThere(['kill-session', '-t', `=${spec.name}`]);
           } else if (
             (await tmux.runIfThere(['has-session', '-t', `=${spec.name}`])) !== undefined
@@ -568,6 +574,25 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     }
   }
 
+  /**
+   * Ends every process of a session: SIGTERM to the pane's process group and to each process of
+   * the session (its descendants, and whatever carries its marker), `graceMs` to go, then
+   * SIGKILL to what is left (and to what was spawned meanwhile).
+   */
+  async function terminate(name: string, target: Pane, graceMs: number): Promise<void> {
+    const root = target.dead ? undefined : target.pid;
+    const procs = hasProc() ? sessionProcesses(root, marker(name)) : root ? [root] : [];
+    if (procs.length === 0) return;
+    signalAll(procs, 'SIGTERM', root);
+    const deadline = clock.now() + graceMs;
+    while (procs.some(isAlive) && clock.now() < deadline) await sleep(Math.min(25, graceMs));
+    const left = hasProc() ? sessionProcesses(root, marker(name)) : procs.filter(isAlive);
+    if (left.length > 0) {
+      signalAll(left, 'SIGKILL', root);
+      for (let i = 0; i < 40 && left.some(isAlive); i++) await sleep(25);
+    }
+  }
+
   async function stop(name: string, opts: StopOptions = {}): Promise<void> {
     checkSessionName(name);
     const graceMs = opts.graceMs ?? stopGraceMs;
@@ -583,19 +608,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
           // Not ours, or gone: a foreign session of that name is left alone.
           return;
         }
-        const root = target.dead ? undefined : target.pid;
-        const procs = hasProc() ? sessionProcesses(root, marker(name)) : root ? [root] : [];
-        if (procs.length > 0) {
-          signalAll(procs, 'SIGTERM', root);
-          const deadline = clock.now() + graceMs;
-          while (procs.some(isAlive) && clock.now() < deadline) await sleep(Math.min(25, graceMs));
-          // What is left, and whatever was spawned meanwhile, is killed.
-          const left = hasProc() ? sessionProcesses(root, marker(name)) : procs.filter(isAlive);
-          if (left.length > 0) {
-            signalAll(left, 'SIGKILL', root);
-            for (let i = 0; i < 40 && left.some(isAlive); i++) await sleep(25);
-          }
-        }
+        await terminate(name, target, graceMs);
         await tmux.runIfThere(['kill-session', '-t', `=${name}`]);
         echoVerdicts.delete(name);
       } catch (error) {
