@@ -26,6 +26,7 @@ export default defineConfig({
       project('gate-timer'),
       project('gate-human'),
       project('gate-github'),
+      project('store-sqlite'),
       // The custom-gate example runs the gate conformance suite on its own evaluator.
       project('custom-gate', 'examples'),
     ],

@@ -60,6 +60,8 @@ export type StoreErrorCode =
   | 'CORRUPT'
   /** Another process holds the store. */
   | 'LOCKED'
+  /** The store's file could not be opened, read or written (missing folder, permissions, disk full). */
+  | 'IO'
   /** The store was closed. */
   | 'CLOSED';
 

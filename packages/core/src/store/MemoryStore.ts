@@ -1,8 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { StoreError } from '../errors';
 import { SortedList } from '../internal/SortedList';
 import { townSchema } from '../model/schema';
-import { toFrozenJson } from './json';
 import { encodeEntry, entryId, queryBounds } from './keys';
 import type {
   IndexFunction,
@@ -13,9 +11,14 @@ import type {
   StoreSchema,
   StoreTx,
 } from './Store';
-
-/** Ids are printable ASCII without spaces, so they stay readable and sort the same everywhere. */
-const ID = /^[\x21-\x7e]{1,200}$/;
+import {
+  checkIndex,
+  checkRecord,
+  collectionIndexes,
+  indexKeys,
+  TransactionQueue,
+  txGuard,
+} from './support';
 
 interface Collection {
   records: Map<string, StoredRecord>;
@@ -25,9 +28,6 @@ interface Collection {
 type Undo =
   | { kind: 'record'; collection: string; id: string; before: StoredRecord | undefined }
   | { kind: 'sequence'; name: string; before: number | undefined };
-
-/** Which store's transaction the current async context is inside, to refuse a nested one. */
-const inTransaction = new AsyncLocalStorage<MemoryStore>();
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -53,7 +53,7 @@ export class MemoryStore implements Store {
   readonly schema: StoreSchema;
   private readonly collections = new Map<string, Collection>();
   private readonly sequences = new Map<string, number>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new TransactionQueue();
   private closed = false;
 
   /** @param options - see {@link MemoryStoreOptions}. */
@@ -77,34 +77,13 @@ export class MemoryStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    if (inTransaction.getStore() === this) {
-      // It would wait for itself forever: the outer transaction holds the queue.
-      return Promise.reject(
-        new StoreError({
-          code: 'CONFLICT',
-          message:
-            'a transaction was started inside another on the same store; pass the outer tx down instead',
-        }),
-      );
-    }
-    // Transactions queue behind each other; a failed one does not block the next.
-    const run = this.queue.then(() => inTransaction.run(this, () => this.run(fn)));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(() => this.run(fn));
   }
 
   private async run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     this.assertOpen();
     const undo: Undo[] = [];
-    let active = true;
-    const guard = () => {
-      if (!active) {
-        throw new StoreError({
-          code: 'CLOSED',
-          message: 'this transaction has already finished; use the tx only inside its callback',
-        });
-      }
-    };
+    const { check: guard, finish } = txGuard();
     const tx: StoreTx = {
       get: async <R extends StoredRecord>(collection: string, id: string) => {
         guard();
@@ -187,10 +166,10 @@ export class MemoryStore implements Store {
     };
     try {
       const result = await fn(tx);
-      active = false;
+      finish();
       return result;
     } catch (error) {
-      active = false;
+      finish();
       this.rollback(undo);
       throw error;
     }
@@ -218,8 +197,8 @@ export class MemoryStore implements Store {
     for (const { fn, entries } of c.indexes.values()) {
       changes.push({
         entries,
-        remove: before ? keysOf(fn, before).map((key) => encodeEntry(key, id)) : [],
-        add: next ? keysOf(fn, next).map((key) => encodeEntry(key, id)) : [],
+        remove: before ? indexKeys(fn, before).map((key) => encodeEntry(key, id)) : [],
+        add: next ? indexKeys(fn, next).map((key) => encodeEntry(key, id)) : [],
       });
     }
     for (const { entries, remove, add } of changes) {
@@ -231,43 +210,20 @@ export class MemoryStore implements Store {
   }
 
   private freeze<T extends StoredRecord>(collection: string, record: T): T {
-    const id = (record as { id?: unknown })?.id;
-    if (typeof id !== 'string' || !ID.test(id)) {
-      throw new StoreError({
-        code: 'INVALID_RECORD',
-        message: `${collection}: a record id must be 1 to 200 printable ASCII characters without spaces; got ${JSON.stringify(id)}`,
-      });
-    }
-    return toFrozenJson(record, `${collection}/${id}`);
+    return checkRecord(collection, record);
   }
 
   private collection(name: string): Collection {
-    const c = this.collections.get(name);
-    if (!c) {
-      throw new StoreError({
-        code: 'UNKNOWN_COLLECTION',
-        message: `no collection ${JSON.stringify(name)} in schema ${this.schema.name}; it has: ${[...this.collections.keys()].join(', ')}`,
-      });
-    }
-    return c;
+    collectionIndexes(this.schema, name);
+    return this.collections.get(name) as Collection;
   }
 
   private index(c: Collection, collection: string, name: string) {
-    const index = c.indexes.get(name);
-    if (!index) {
-      throw new StoreError({
-        code: 'UNKNOWN_COLLECTION',
-        message: `no index ${JSON.stringify(name)} on ${collection}; it has: ${[...c.indexes.keys()].join(', ') || 'none'}`,
-      });
-    }
-    return index;
+    checkIndex(this.schema, collection, name);
+    return c.indexes.get(name) as { fn: IndexFunction; entries: SortedList };
   }
 
   private assertOpen(): void {
     if (this.closed) throw new StoreError({ code: 'CLOSED', message: 'the store is closed' });
   }
-}
-
-function keysOf(fn: IndexFunction, record: StoredRecord): readonly IndexKey[] {
-  return (fn as (r: StoredRecord) => readonly IndexKey[])(record);
 }

@@ -17,3 +17,11 @@ export type {
   StoreSchema,
   StoreTx,
 } from './Store';
+export {
+  checkIndex,
+  checkRecord,
+  collectionIndexes,
+  indexKeys,
+  TransactionQueue,
+  txGuard,
+} from './support';

@@ -1,0 +1,541 @@
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { check } from '@belfry/core';
+import {
+  checkIndex,
+  checkRecord,
+  collectionIndexes,
+  encodeEntry,
+  type IndexQuery,
+  indexKeys,
+  queryBounds,
+  type Store,
+  type StoredRecord,
+  StoreError,
+  type StoreSchema,
+  type StoreTx,
+  TransactionQueue,
+  townSchema,
+  txGuard,
+} from '@belfry/core/store';
+import Database from 'better-sqlite3';
+
+/**
+ * How hard each commit is pushed to the disk.
+ * - `full`: SQLite's `synchronous=FULL` in WAL mode: a committed transaction survives a process
+ *   kill and a power loss (the WAL is fsynced at every commit).
+ * - `normal`: `synchronous=NORMAL`: a committed transaction survives a process kill; after a
+ *   power loss or an OS crash the last transactions before it may be lost (never half of one).
+ */
+export type Durability = 'full' | 'normal';
+
+/** Options of {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /** The database file. Created with mode 0600 when missing; its folder must exist. */
+  path: string;
+  /** @defaultValue the town schema */
+  schema?: StoreSchema;
+  /** @defaultValue `'full'` */
+  durability?: Durability;
+  /**
+   * How long a transaction waits for another process's write lock before failing with
+   * `LOCKED`. @defaultValue 5_000
+   */
+  busyTimeoutMs?: number;
+  /**
+   * Whether opening runs SQLite's `quick_check` (it reads the whole file once; a damaged file
+   * fails at open, not in the middle of a patrol). @defaultValue true
+   */
+  verify?: boolean;
+}
+
+/** The storage layout (tables) this code writes; `user_version` records it in the file. */
+const LAYOUT = 1;
+/** Each step takes the file from layout `index` to `index + 1`; they run in one transaction. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE belfry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+   CREATE TABLE belfry_records (
+     collection TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,
+     PRIMARY KEY (collection, id)) STRICT, WITHOUT ROWID;
+   CREATE TABLE belfry_entries (
+     collection TEXT NOT NULL, idx TEXT NOT NULL, entry TEXT NOT NULL, id TEXT NOT NULL,
+     PRIMARY KEY (collection, idx, entry),
+     FOREIGN KEY (collection, id) REFERENCES belfry_records (collection, id) ON DELETE CASCADE
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX belfry_entries_by_record ON belfry_entries (collection, id);
+   CREATE TABLE belfry_sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;`,
+];
+const SQLITE_HEADER = 'SQLite format 3\0';
+/** An index range in entry order, each entry's record joined. */
+const RANGE = (order: 'ASC' | 'DESC') =>
+  `SELECT r.id AS id, r.body AS body FROM belfry_entries e
+   JOIN belfry_records r ON r.collection = e.collection AND r.id = e.id
+   WHERE e.collection = ? AND e.idx = ? AND e.entry >= ? AND e.entry <= ?
+   ORDER BY e.entry ${order} LIMIT ?`;
+
+/** A SQLite error's code (`SQLITE_BUSY`, …), if it is one. */
+function sqliteCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
+}
+
+/**
+ * A durable {@link Store} in one SQLite file (better-sqlite3), in WAL mode with foreign keys on.
+ * Each Store transaction is one SQLite transaction (`BEGIN IMMEDIATE`, so two processes never
+ * interleave writes); records are JSON, index entries rows of their own, so a range query reads
+ * what it returns. The file records its storage layout (`user_version`, migrated forward on
+ * open) and the schema it holds (name and version); a file written by a newer schema, a damaged
+ * file, a file that is not a belfry store, or one locked by another process is a `StoreError`
+ * naming the file, and it is never recreated or overwritten.
+ *
+ * What survives what: with `durability: 'full'` (the default) every committed transaction survives
+ * a process kill and a power loss; with `'normal'`, a process kill. A transaction cut off by a
+ * kill leaves nothing behind.
+ *
+ * @example
+ * ```ts
+ * import { SqliteStore } from '@belfry/store-sqlite';
+ *
+ * const store = SqliteStore.open({ path: '.belfry/town.db' });
+ * const town = createTown({ driver, store, rigs: ['api'] });
+ * ```
+ */
+export class SqliteStore implements Store {
+  readonly schema: StoreSchema;
+  /** The database file. */
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly queue = new TransactionQueue();
+  private closed = false;
+  private readonly sql: {
+    get: Database.Statement<[string, string], { body: string }>;
+    exists: Database.Statement<[string, string], { one: number }>;
+    insert: Database.Statement<[string, string, string]>;
+    update: Database.Statement<[string, string, string]>;
+    delete: Database.Statement<[string, string]>;
+    addEntry: Database.Statement<[string, string, string, string]>;
+    dropEntries: Database.Statement<[string, string]>;
+    next: Database.Statement<[string], { value: number }>;
+    count: Database.Statement<[string, string, string, string, number], { n: number }>;
+    range: Database.Statement<
+      [string, string, string, string, number],
+      { id: string; body: string }
+    >;
+    rangeDesc: Database.Statement<
+      [string, string, string, string, number],
+      { id: string; body: string }
+    >;
+  };
+
+  private constructor(db: Database.Database, path: string, schema: StoreSchema) {
+    this.db = db;
+    this.path = path;
+    this.schema = schema;
+    this.sql = {
+      get: db.prepare('SELECT body FROM belfry_records WHERE collection = ? AND id = ?'),
+      exists: db.prepare('SELECT 1 AS one FROM belfry_records WHERE collection = ? AND id = ?'),
+      insert: db.prepare('INSERT INTO belfry_records (collection, id, body) VALUES (?, ?, ?)'),
+      update: db.prepare('UPDATE belfry_records SET body = ? WHERE collection = ? AND id = ?'),
+      delete: db.prepare('DELETE FROM belfry_records WHERE collection = ? AND id = ?'),
+      addEntry: db.prepare(
+        'INSERT OR IGNORE INTO belfry_entries (collection, idx, entry, id) VALUES (?, ?, ?, ?)',
+      ),
+      dropEntries: db.prepare('DELETE FROM belfry_entries WHERE collection = ? AND id = ?'),
+      next: db.prepare(
+        `INSERT INTO belfry_sequences (name, value) VALUES (?, 1)
+         ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`,
+      ),
+      count: db.prepare(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM belfry_entries
+         WHERE collection = ? AND idx = ? AND entry >= ? AND entry <= ? LIMIT ?)`,
+      ),
+      range: db.prepare(RANGE('ASC')),
+      rangeDesc: db.prepare(RANGE('DESC')),
+    };
+  }
+
+  /**
+   * Opens (or creates) the store in `options.path`.
+   *
+   * @throws StoreError `CORRUPT` (damaged, or not a belfry store), `SCHEMA_TOO_NEW`, `LOCKED`,
+   * `IO` (cannot be opened or written); ConfigError for bad options.
+   */
+  static open(options: SqliteStoreOptions): SqliteStore {
+    const o = check.object(options, 'options');
+    check.keys(o, ['path', 'schema', 'durability', 'busyTimeoutMs', 'verify'], 'options');
+    if (typeof o.path !== 'string' || o.path === '' || o.path === ':memory:')
+      check.fail(
+        'INVALID_OPTION',
+        'options.path',
+        `must be a file path; got ${check.describe(o.path)}`,
+      );
+    const path = o.path;
+    const schema = (o.schema as StoreSchema | undefined) ?? townSchema;
+    const durability = check.oneOf(
+      o.durability,
+      ['full', 'normal'] as const,
+      'options.durability',
+      'full',
+    );
+    const busyTimeoutMs = check.number(o.busyTimeoutMs, 'options.busyTimeoutMs', 5_000, {
+      integer: true,
+      min: 0,
+    });
+    if (o.verify !== undefined && typeof o.verify !== 'boolean')
+      check.fail(
+        'INVALID_OPTION',
+        'options.verify',
+        `must be a boolean; got ${check.describe(o.verify)}`,
+      );
+
+    const created = createFile(path);
+    if (!created) checkHeader(path);
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: true, timeout: busyTimeoutMs });
+    } catch (error) {
+      throw storeError(error, path, 'open');
+    }
+    try {
+      // Read before anything is written: a foreign database must be left exactly as it is.
+      const tables = (
+        db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as Array<{
+          name: string;
+        }>
+      ).map((t) => t.name);
+      const layout = db.pragma('user_version', { simple: true }) as number;
+      const ours = tables.includes('belfry_meta');
+      if (tables.length > 0 && !ours)
+        throw new StoreError({
+          code: 'CORRUPT',
+          message: `${path} is an SQLite database but not a belfry store (its tables: ${tables.slice(0, 8).join(', ')}); it was left untouched`,
+        });
+      if (layout > MIGRATIONS.length)
+        throw new StoreError({
+          code: 'SCHEMA_TOO_NEW',
+          message: `${path} has storage layout ${layout}, written by a newer @belfry/store-sqlite (this one knows up to ${LAYOUT}); upgrade it`,
+        });
+      if (o.verify !== false && tables.length > 0) {
+        const result = db.pragma('quick_check', { simple: true });
+        if (result !== 'ok')
+          throw new StoreError({
+            code: 'CORRUPT',
+            message: `${path} is damaged: SQLite's quick_check says ${String(result).slice(0, 200)}`,
+          });
+      }
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal')
+        throw new StoreError({
+          code: 'IO',
+          message: `${path}: SQLite could not switch to WAL mode (it says ${String(mode)}); is the folder on a file system that supports it?`,
+        });
+      db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db, layout);
+      const store = new SqliteStore(db, path, schema);
+      store.adopt();
+      return store;
+    } catch (error) {
+      db.close();
+      throw storeError(error, path, 'open');
+    }
+  }
+
+  /**
+   * Records the schema in a new file, or checks the one recorded: another schema is refused, a
+   * newer version too, and an older version has its index entries rebuilt (indexes are functions
+   * of the records, so that is the whole migration).
+   */
+  private adopt(): void {
+    const read = (key: string) =>
+      (
+        this.db.prepare('SELECT value FROM belfry_meta WHERE key = ?').get(key) as
+          | { value: string }
+          | undefined
+      )?.value;
+    // Most opens only read: the write lock is taken only when something must be written.
+    if (
+      read('schema.name') === this.schema.name &&
+      read('schema.version') === String(this.schema.version)
+    )
+      return;
+    this.db
+      .transaction(() => {
+        const name = read('schema.name');
+        const version = Number(read('schema.version') ?? Number.NaN);
+        if (name === undefined) {
+          this.setMeta('schema.name', this.schema.name);
+          this.setMeta('schema.version', String(this.schema.version));
+          this.setMeta('format', 'belfry-store');
+          return;
+        }
+        if (name !== this.schema.name)
+          throw new StoreError({
+            code: 'CORRUPT',
+            message: `${this.path} holds a store of schema ${JSON.stringify(name)}, not ${JSON.stringify(this.schema.name)}`,
+          });
+        if (!Number.isSafeInteger(version))
+          throw new StoreError({
+            code: 'CORRUPT',
+            message: `${this.path}: its recorded schema version is not a number`,
+          });
+        if (version > this.schema.version)
+          throw new StoreError({
+            code: 'SCHEMA_TOO_NEW',
+            message: `${this.path} was written with ${name} version ${version}; this code knows up to version ${this.schema.version}; upgrade belfry`,
+          });
+        if (version < this.schema.version) {
+          this.reindex();
+          this.setMeta('schema.version', String(this.schema.version));
+        }
+      })
+      .immediate();
+  }
+
+  /** Rebuilds every index entry from the records (after the schema's indexes changed). */
+  private reindex(): void {
+    this.db.exec('DELETE FROM belfry_entries');
+    const all = this.db
+      .prepare('SELECT collection, id, body FROM belfry_records')
+      .iterate() as IterableIterator<{
+      collection: string;
+      id: string;
+      body: string;
+    }>;
+    const rows = [...all];
+    for (const row of rows) {
+      if (!Object.hasOwn(this.schema.collections, row.collection)) continue;
+      this.addEntries(row.collection, this.parse(row.collection, row.id, row.body));
+    }
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO belfry_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  }
+
+  async schemaVersion(): Promise<number> {
+    this.assertOpen();
+    const row = this.db
+      .prepare("SELECT value FROM belfry_meta WHERE key = 'schema.version'")
+      .get() as { value: string } | undefined;
+    return Number(row?.value);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Wait for the transaction under way, then close (which checkpoints the WAL).
+    await this.queue.run(async () => {
+      this.closed = true;
+      this.db.close();
+    });
+  }
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.queue.run(() => this.run(fn));
+  }
+
+  private async run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      throw storeError(error, this.path, 'begin a transaction');
+    }
+    const { check: guard, finish } = txGuard();
+    const tx: StoreTx = {
+      get: async <R extends StoredRecord>(collection: string, id: string) => {
+        guard();
+        collectionIndexes(this.schema, collection);
+        const row = this.sql.get.get(collection, id);
+        return row ? (this.parse(collection, id, row.body) as R) : undefined;
+      },
+      insert: async (collection, record) => {
+        guard();
+        collectionIndexes(this.schema, collection);
+        const frozen = checkRecord(collection, record);
+        if (this.sql.exists.get(collection, frozen.id))
+          throw new StoreError({
+            code: 'DUPLICATE_ID',
+            message: `${collection}/${frozen.id} already exists`,
+          });
+        const keys = this.entriesOf(collection, frozen);
+        this.sql.insert.run(collection, frozen.id, JSON.stringify(frozen));
+        for (const [idx, entry] of keys) this.sql.addEntry.run(collection, idx, entry, frozen.id);
+      },
+      update: async (collection, record) => {
+        guard();
+        collectionIndexes(this.schema, collection);
+        const frozen = checkRecord(collection, record);
+        if (!this.sql.exists.get(collection, frozen.id))
+          throw new StoreError({
+            code: 'NOT_FOUND',
+            message: `${collection}/${frozen.id} does not exist`,
+          });
+        const keys = this.entriesOf(collection, frozen);
+        this.sql.update.run(JSON.stringify(frozen), collection, frozen.id);
+        this.sql.dropEntries.run(collection, frozen.id);
+        for (const [idx, entry] of keys) this.sql.addEntry.run(collection, idx, entry, frozen.id);
+      },
+      delete: async (collection, id) => {
+        guard();
+        collectionIndexes(this.schema, collection);
+        return this.sql.delete.run(collection, id).changes > 0;
+      },
+      find: async <R extends StoredRecord>(
+        collection: string,
+        index: string,
+        query?: IndexQuery,
+      ) => {
+        guard();
+        checkIndex(this.schema, collection, index);
+        return this.range(collection, index, query).map(
+          (row) => this.parse(collection, row.id, row.body) as R,
+        );
+      },
+      count: async (collection, index, query) => {
+        guard();
+        checkIndex(this.schema, collection, index);
+        const { from, to } = queryBounds(query);
+        return (
+          this.sql.count.get(collection, index, from, to, query?.limit ?? -1) as { n: number }
+        ).n;
+      },
+      nextSequence: async (name) => {
+        guard();
+        return (this.sql.next.get(name) as { value: number }).value;
+      },
+    };
+    try {
+      const result = await fn(tx);
+      finish();
+      try {
+        this.db.exec('COMMIT');
+      } catch (error) {
+        throw storeError(error, this.path, 'commit');
+      }
+      return result;
+    } catch (error) {
+      finish();
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      // The caller's own errors (a domain rule) pass through; SQLite's say which file.
+      throw sqliteCode(error) ? storeError(error, this.path, 'write') : error;
+    }
+  }
+
+  private range(collection: string, index: string, query?: IndexQuery) {
+    const { from, to } = queryBounds(query);
+    const statement = query?.reverse ? this.sql.rangeDesc : this.sql.range;
+    return statement.all(collection, index, from, to, query?.limit ?? -1);
+  }
+
+  /** Every (index, entry) of a record, computed before anything is written. */
+  private entriesOf(collection: string, record: StoredRecord): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const [idx, fn] of Object.entries(collectionIndexes(this.schema, collection)))
+      for (const key of indexKeys(fn, record)) out.push([idx, encodeEntry(key, record.id)]);
+    return out;
+  }
+
+  private addEntries(collection: string, record: StoredRecord): void {
+    for (const [idx, entry] of this.entriesOf(collection, record))
+      this.sql.addEntry.run(collection, idx, entry, record.id);
+  }
+
+  private parse(collection: string, id: string, body: string): StoredRecord {
+    try {
+      return deepFreeze(JSON.parse(body)) as StoredRecord;
+    } catch (error) {
+      throw new StoreError({
+        code: 'CORRUPT',
+        message: `${this.path}: record ${collection}/${id} is not valid JSON; the file is damaged`,
+        cause: error,
+      });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new StoreError({ code: 'CLOSED', message: `the store ${this.path} is closed` });
+  }
+}
+
+/** Brings the tables from layout `from` to {@link LAYOUT}, in one transaction. */
+function migrate(db: Database.Database, from: number): void {
+  if (from === LAYOUT) return;
+  db.transaction(() => {
+    for (let step = from; step < LAYOUT; step++) db.exec(MIGRATIONS[step] as string);
+    db.pragma(`user_version = ${LAYOUT}`);
+  }).immediate();
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Creates the file with mode 0600 when it does not exist; true when it did. */
+function createFile(path: string): boolean {
+  if (existsSync(path)) return false;
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw storeError(error, path, 'create');
+  }
+}
+
+/** A non-empty file that does not start with SQLite's header is refused before SQLite sees it. */
+function checkHeader(path: string): void {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new StoreError({ code: 'IO', message: `${path} is not a file` });
+    size = st.size;
+  } catch (error) {
+    throw storeError(error, path, 'read');
+  }
+  if (size === 0) return;
+  const head = Buffer.alloc(16);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 16, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.toString('latin1') !== SQLITE_HEADER)
+    throw new StoreError({
+      code: 'CORRUPT',
+      message: `${path} is not an SQLite database (it does not start with SQLite's header); it was left untouched`,
+    });
+}
+
+/** Any error from the file or SQLite as a StoreError that names the file and what was done. */
+function storeError(error: unknown, path: string, doing: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = sqliteCode(error) ?? (error as NodeJS.ErrnoException)?.code ?? '';
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^SQLITE_(BUSY|LOCKED)/.test(code))
+    return new StoreError({
+      code: 'LOCKED',
+      message: `${path} is locked by another process (could not ${doing}: ${message}); is another daemon running on it?`,
+      cause: error,
+    });
+  if (/^SQLITE_(CORRUPT|NOTADB)/.test(code))
+    return new StoreError({
+      code: 'CORRUPT',
+      message: `${path} is damaged (could not ${doing}: ${message})`,
+      cause: error,
+    });
+  return new StoreError({
+    code: 'IO',
+    message: `${path}: could not ${doing}: ${message}${code ? ` (${code})` : ''}`,
+    cause: error,
+  });
+}

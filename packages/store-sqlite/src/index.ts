@@ -1,0 +1,1 @@
+export { type Durability, SqliteStore, type SqliteStoreOptions } from './SqliteStore';

@@ -1,0 +1,2 @@
+// The shared one-entry package build: see scripts/tsupPackage.ts.
+export { default } from '../../scripts/tsupPackage';
