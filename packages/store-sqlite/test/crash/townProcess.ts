@@ -1,0 +1,276 @@
+/**
+ * The process the crash tests kill: a town on a SQLite file and the file driver, in real time.
+ *
+ *   run <db> <dir> <seed> <target> <fromOp>   a seeded workload; at the first store write from
+ *                                              operation <fromOp> on whose context matches <target>
+ *                                              (patrol, dispatch, lifecycle, any) it prints FROZEN
+ *                                              and blocks, mid-transaction, for the test to SIGKILL it
+ *   recover <db> <dir>                         starts the town again and finishes all the work,
+ *                                              then writes <dir>/report.json
+ *
+ * Every piece of work the workload creates is acknowledged in <dir>/acks.log once its
+ * transaction committed: those are the records that must survive.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTown, PATROL_STEPS, type Store, type StoreTx, type TownEvent } from '@belfry/core';
+import { timerGate } from '@belfry/gate-timer';
+import { SqliteStore } from '@belfry/store-sqlite';
+import { createFileDriver } from './fileDriver';
+
+const [mode = '', db = '', dir = '', seedArg, target = 'any', fromOpArg = '1'] =
+  process.argv.slice(2);
+if (!mode || !db || !dir) {
+  console.error('usage: townProcess run|recover <db> <dir> [seed target fromOp]');
+  process.exit(64);
+}
+
+/** What is running right now, for the freeze's context. */
+const workload = new AsyncLocalStorage<true>();
+let patrolStep: number | undefined;
+
+/** The store, wrapped to count writes and freeze at the chosen one. */
+function freezing(store: SqliteStore, fromOp: number, want: string): Store {
+  let ops = 0;
+  const freeze = (context: string, inTx: number) => {
+    process.stdout.write(`FROZEN ${context} op=${ops} tx-writes=${inTx}\n`);
+    // Block the whole process, mid-transaction, until the test kills it.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  };
+  const matches = (context: string) =>
+    want === 'any' ||
+    (want === 'patrol' && context.startsWith('patrol')) ||
+    (want === 'dispatch' && context === 'patrol:dispatch') ||
+    (want === 'lifecycle' && context === 'lifecycle');
+  return {
+    schema: store.schema,
+    schemaVersion: () => store.schemaVersion(),
+    close: () => store.close(),
+    transaction: (fn) =>
+      store.transaction((tx) => {
+        const touched = new Set<string>();
+        let inTx = 0;
+        const context = () =>
+          workload.getStore()
+            ? 'workload'
+            : touched.has('lifecycle')
+              ? 'lifecycle'
+              : patrolStep !== undefined
+                ? `patrol:${PATROL_STEPS[patrolStep] ?? patrolStep}`
+                : 'other';
+        const wrote = (collection: string) => {
+          ops++;
+          inTx++;
+          touched.add(collection);
+          const c = context();
+          if (ops >= fromOp && matches(c)) freeze(c, inTx);
+        };
+        const wrapped: StoreTx = {
+          get: (c, id) => tx.get(c, id),
+          find: (c, i, q) => tx.find(c, i, q),
+          count: (c, i, q) => tx.count(c, i, q),
+          nextSequence: async (name) => {
+            const n = await tx.nextSequence(name);
+            wrote(`sequence:${name}`);
+            return n;
+          },
+          insert: async (c, r) => {
+            await tx.insert(c, r);
+            wrote(c);
+          },
+          update: async (c, r) => {
+            await tx.update(c, r);
+            wrote(c);
+          },
+          delete: async (c, id) => {
+            const gone = await tx.delete(c, id);
+            wrote(c);
+            return gone;
+          },
+        };
+        return fn(wrapped);
+      }),
+  };
+}
+
+/** A small seeded generator (mulberry32). */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const ack = (entry: Record<string, unknown>) =>
+  appendFileSync(join(dir, 'acks.log'), `${JSON.stringify(entry)}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const sqlite = SqliteStore.open({ path: db });
+const store =
+  mode === 'run' ? freezing(sqlite, Number(fromOpArg), target) : (sqlite as unknown as Store);
+const driver = createFileDriver(dir);
+const town = createTown({
+  store,
+  driver,
+  rigs: ['api', 'web'],
+  gates: [timerGate()],
+  polecatNames: ['toast', 'nux', 'furiosa', 'slit', 'capable', 'ace'],
+  timings: {
+    heartbeatMs: 25,
+    patrolIntervalMs: 40,
+    surveyMs: 30,
+    spawnGraceMs: 5_000,
+    staleAfterMs: 120_000,
+    gateIntervalMs: 40,
+    stopGraceMs: 10,
+  },
+});
+const seen: TownEvent[] = [];
+town.events.on('*', (e: TownEvent) => {
+  if (e.type === 'patrol.started') patrolStep = e.resumedAt;
+  else if (e.type === 'patrol.step')
+    patrolStep = PATROL_STEPS.indexOf(e.step as (typeof PATROL_STEPS)[number]) + 1;
+  else if (e.type === 'patrol.finished') patrolStep = undefined;
+  if (e.type === 'patrol.started' || e.type === 'gate.closed' || e.type === 'polecat.spawned')
+    seen.push(e);
+});
+
+/** Finishes whatever an agent holds (an agent reporting done). */
+async function finishSome(pick: () => number, all = false): Promise<void> {
+  for (const rig of (await town.status()).rigs)
+    for (const p of rig.polecats)
+      if (p.beadId && p.session.state === 'running' && (all || pick() < 0.5))
+        await town.done(p.agent, p.beadId).catch(() => undefined);
+}
+
+async function run(seed: number): Promise<void> {
+  const r = rng(seed);
+  await town.start();
+  const rigOf = () => (r() < 0.6 ? 'api' : 'web');
+  let parked = false;
+  for (let round = 0; round < 40; round++) {
+    const x = r();
+    // Only the workload's own records are made in its context: what the town does in response
+    // (slings, surveys, lifecycle work) runs outside it.
+    const mine = <T>(make: () => Promise<T>) => workload.run(true, make);
+    if (x < 0.3) {
+      const rig = rigOf();
+      const bead = await mine(() => town.model.beads.create({ title: `task ${round}`, rig }));
+      ack({ kind: 'bead', id: bead.id });
+      await town.sling(bead.id, rig).catch(() => undefined);
+    } else if (x < 0.45) {
+      const a = await mine(() =>
+        town.model.beads.create({ title: `convoy ${round} a`, rig: 'api' }),
+      );
+      const b = await mine(() =>
+        town.model.beads.create({ title: `convoy ${round} b`, rig: 'web' }),
+      );
+      ack({ kind: 'bead', id: a.id });
+      ack({ kind: 'bead', id: b.id });
+      const convoy = await mine(() =>
+        town.convoys.create({ title: `release ${round}`, beadIds: [a.id, b.id] }),
+      );
+      ack({ kind: 'convoy', id: convoy.id });
+      await town.sling(a.id, 'api').catch(() => undefined);
+      await town.sling(b.id, 'web').catch(() => undefined);
+    } else if (x < 0.7) {
+      const durationMs = 100 + Math.floor(r() * 500);
+      const molecule = await mine(() =>
+        town.model.molecules.create({
+          name: `deploy-${round}`,
+          rig: rigOf(),
+          steps: [
+            { name: 'cool-down', gate: { type: 'timer', spec: { durationMs } } },
+            { name: 'ship' },
+          ],
+        }),
+      );
+      ack({ kind: 'molecule', id: molecule.id });
+      const gate = await town.model.gates.require(molecule.waitingOn as string);
+      ack({ kind: 'gate', id: gate.id, createdAt: gate.createdAt, durationMs });
+    } else if (x < 0.82) {
+      const request = await mine(() =>
+        town.model.lifecycle.request({
+          action: parked ? 'unpark' : 'park',
+          target: 'web',
+          requestedBy: 'crash-test',
+        }),
+      );
+      parked = !parked;
+      ack({ kind: 'request', id: request.id });
+      town.wake();
+    }
+    await finishSome(r);
+    await sleep(10 + Math.floor(r() * 50));
+  }
+  process.stdout.write('DONE\n');
+  await town.stop();
+  await sqlite.close();
+}
+
+async function recover(): Promise<void> {
+  const startedAt = Date.now();
+  const acks = existsSync(join(dir, 'acks.log'))
+    ? readFileSync(join(dir, 'acks.log'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { kind: string; id: string })
+    : [];
+  await town.start();
+  await town.rigs.unpark('web').catch(() => undefined);
+  /** The acknowledged work not finished yet, with where it is. */
+  const unsettled = async () => {
+    const m = town.model;
+    const left: string[] = [];
+    for (const a of acks) {
+      const status =
+        a.kind === 'bead'
+          ? (await m.beads.get(a.id))?.status
+          : a.kind === 'molecule'
+            ? (await m.molecules.get(a.id))?.status
+            : a.kind === 'convoy'
+              ? (await m.convoys.get(a.id))?.status
+              : a.kind === 'gate'
+                ? (await m.gates.get(a.id))?.status
+                : (await m.lifecycle.get(a.id))?.status;
+      const done = { bead: ['done'], molecule: ['done'], convoy: ['closed'], gate: ['closed'] }[
+        a.kind
+      ] ?? ['done', 'failed'];
+      if (!done.includes(String(status))) left.push(`${a.kind} ${a.id}: ${status ?? 'LOST'}`);
+    }
+    return left;
+  };
+  const settled = async () => (await unsettled()).length === 0;
+  let quiescent = false;
+  for (const deadline = Date.now() + 40_000; Date.now() < deadline; ) {
+    await finishSome(() => 0, true);
+    // Work the workload could not sling (every polecat name busy) is slung now.
+    for (const a of acks) {
+      if (a.kind !== 'bead') continue;
+      const bead = await town.model.beads.get(a.id);
+      if (bead?.status === 'open' && bead.rig)
+        await town.sling(bead.id, bead.rig).catch(() => undefined);
+    }
+    if (await settled()) {
+      quiescent = true;
+      break;
+    }
+    await sleep(50);
+  }
+  const left = quiescent ? [] : await unsettled();
+  writeFileSync(
+    join(dir, 'report.json'),
+    JSON.stringify({ startedAt, quiescent, unsettled: left, events: seen }),
+  );
+  await town.stop();
+  await sqlite.close();
+  process.exit(quiescent ? 0 : 2);
+}
+
+if (mode === 'run') await run(Number(seedArg));
+else await recover();
