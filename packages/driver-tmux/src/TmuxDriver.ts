@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
+import { dirname } from 'node:path';
 import { type Clock, check, realClock } from '@belfry/core';
 import {
   checkSessionName,
@@ -39,6 +40,11 @@ export interface TmuxDriverOptions {
   nudgeVerifyMs?: number;
   /** How many times Enter is sent again when the pane did not change. @defaultValue 2 */
   nudgeRetries?: number;
+  /**
+   * How long a nudge waits for the session's nudge lock (held by another driver's nudge) before
+   * taking it as left by a dead process and breaking it. @defaultValue 15_000
+   */
+  nudgeLockMs?: number;
   /** Nudges longer than this (bytes) or with several lines go through a paste buffer. @defaultValue 2_048 */
   pasteOverBytes?: number;
   /** For the waits of start, stop and nudge. @defaultValue the system clock */
@@ -68,6 +74,7 @@ const FIELDS = [
   'pane_dead_signal',
   'pane_dead_time',
   'window_activity',
+  'pane_in_mode',
   'pid',
   '@belfry_nudge',
   '@belfry_labels',
@@ -86,6 +93,8 @@ interface Pane {
   deadTime: string;
   /** window_activity, in seconds. */
   activity: number;
+  /** Whether a person left the pane in a mode (copy mode, say): keys go to the mode. */
+  inMode: boolean;
   /** The tmux server's pid. */
   serverPid: number;
   /** `before after hash` of the last nudge (see nudge). */
@@ -107,7 +116,7 @@ function parsePanes(out: string): Pane[] {
     if (!epoch || !/^\d+$/.test(epoch) || windowIndex !== '0' || paneIndex !== '0') continue;
     let labels: Record<string, string> | undefined;
     try {
-      labels = f[14] ? (JSON.parse(f.slice(14).join('\t')) as Record<string, string>) : undefined;
+      labels = f[15] ? (JSON.parse(f.slice(15).join('\t')) as Record<string, string>) : undefined;
     } catch {
       labels = undefined;
     }
@@ -122,8 +131,9 @@ function parsePanes(out: string): Pane[] {
       deadSignal: f[9] ?? '',
       deadTime: f[10] ?? '',
       activity: Number(f[11]),
-      serverPid: Number(f[12]),
-      nudge: f[13] ?? '',
+      inMode: f[12] === '1',
+      serverPid: Number(f[13]),
+      nudge: f[14] ?? '',
       labels,
     });
   }
@@ -140,6 +150,19 @@ function sanitize(text: string): string {
     out += ch;
   }
   return out;
+}
+
+/**
+ * An argv word as tmux must get it: tmux reads a word that ends in `;` as the end of a command,
+ * so that `;` is escaped (`\;` is a literal `;`).
+ */
+function word(w: string): string {
+  return w.endsWith(';') ? `${w.slice(0, -1)}\\;` : w;
+}
+
+/** A value tmux expands as a format (a start directory): `#` doubled, so nothing is expanded. */
+function literal(w: string): string {
+  return w.replaceAll('#', '##');
 }
 
 function hash(lines: readonly string[]): string {
@@ -198,6 +221,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
       'stopGraceMs',
       'nudgeVerifyMs',
       'nudgeRetries',
+      'nudgeLockMs',
       'pasteOverBytes',
       'clock',
     ],
@@ -218,6 +242,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
   const stopGraceMs = int('stopGraceMs', 5_000, 0);
   const verifyMs = int('nudgeVerifyMs', 1_000, 1);
   const retries = int('nudgeRetries', 2, 0, 20);
+  const lockMs = int('nudgeLockMs', 15_000, 1);
   const pasteOver = int('pasteOverBytes', 2_048, 1, 16_000);
   if (o.clock !== undefined && typeof (o.clock as Clock).setTimeout !== 'function')
     check.fail(
@@ -249,7 +274,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     const out = await tmux.runIfThere(
       name === undefined
         ? ['list-panes', '-a', '-F', FORMAT]
-        : ['list-panes', '-s', '-t', `=${name}`, '-F', FORMAT],
+        : ['list-panes', '-s', '-t', `=${name}:`, '-F', FORMAT],
     );
     return out === undefined
       ? []
@@ -273,10 +298,12 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
   async function activityOf(pane: Pane): Promise<number> {
     const seen = pane.activity * 1_000;
     const [before, after, screen] = pane.nudge.split(' ');
-    if (!screen || Number(after) !== pane.activity || Number(before) >= pane.activity) return seen;
-    // The last activity is in the second a nudge ended: if the pane shows only what the nudge
-    // typed, it was the echo, and the session's own activity is what it was before.
-    const key = `${pane.paneId}|${pane.nudge}`;
+    // Activity up to a second after a nudge ended may be its echo (the Enter's echo can land in
+    // the next second): if the pane still shows just what the nudge typed, it was, and the
+    // session's own activity is what it was before the nudge.
+    if (!screen || pane.activity > Number(after) + 1 || Number(before) >= pane.activity)
+      return seen;
+    const key = `${pane.paneId}|${pane.nudge}|${pane.activity}`;
     const cached = echoVerdicts.get(pane.name);
     if (cached?.key === key) return cached.activity;
     let activity = seen;
@@ -285,7 +312,10 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     } catch {
       // the pane went away meanwhile: its activity is what tmux said
     }
-    echoVerdicts.set(pane.name, { key, activity });
+    // Output in the same second would not move tmux's activity: a verdict is kept only once
+    // that second is over.
+    if (Math.floor(Date.now() / 1_000) > pane.activity + 1)
+      echoVerdicts.set(pane.name, { key, activity });
     return activity;
   }
 
@@ -348,9 +378,21 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
   }
 
   async function create(spec: SessionSpec): Promise<void> {
-    // One argv word would be run by tmux through `sh -c`: `env --` keeps it a program.
-    const argv = spec.command.length === 1 ? ['env', '--', ...spec.command] : [...spec.command];
+    // One argv word would be run by tmux through `sh -c`: `env --` keeps it a program. tmux also
+    // gives a new pane the PATH of whoever called it, so a PATH of the spec is set by `env` too.
+    const path = spec.env?.PATH;
+    const argv =
+      path !== undefined
+        ? ['env', '--', `PATH=${path}`, ...spec.command]
+        : spec.command.length === 1
+          ? ['env', '--', ...spec.command]
+          : [...spec.command];
     const env = { ...(spec.env ?? {}), BELFRY_SESSION: `${socketId}/${spec.name}` };
+    if ('path' in socket && !existsSync(dirname(socket.path)))
+      throw new DriverError({
+        code: 'UNAVAILABLE',
+        message: `the folder of the tmux socket ${socket.path} does not exist`,
+      });
     const target = `=${spec.name}:`;
     await tmux.run([
       'start-server',
@@ -373,10 +415,10 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
       String(width),
       '-y',
       String(height),
-      ...(spec.cwd ? ['-c', spec.cwd] : []),
-      ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      ...(spec.cwd ? ['-c', word(literal(spec.cwd))] : []),
+      ...Object.entries(env).flatMap(([k, v]) => ['-e', word(`${k}=${v}`)]),
       '--',
-      ...argv,
+      ...argv.map(word),
       ';',
       'set-option',
       '-t',
@@ -394,8 +436,21 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
       '-t',
       target,
       '@belfry_labels',
-      JSON.stringify(spec.labels ?? {}),
+      word(JSON.stringify(spec.labels ?? {})),
     ]);
+  }
+
+  /**
+   * Whether a session of that name exists that belfry did not start. One that another driver is
+   * creating right now has no epoch for a moment: it is given a little time to get one.
+   */
+  async function foreign(name: string): Promise<boolean> {
+    for (let i = 0; i < 10; i++) {
+      if ((await tmux.runIfThere(['has-session', '-t', `=${name}:`])) === undefined) return false;
+      if ((await panes(name)).length > 0) return false;
+      await sleep(30);
+    }
+    return true;
   }
 
   async function start(input: SessionSpec): Promise<SessionStatus> {
@@ -413,6 +468,14 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
           message: `session ${spec.name}: cwd ${JSON.stringify(spec.cwd)} is not a directory`,
         });
     }
+    if (
+      (spec.command.length === 1 || spec.env?.PATH !== undefined) &&
+      (spec.command[0] as string).includes('=')
+    )
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `session ${spec.name}: the program ${JSON.stringify(spec.command[0])} has '=' in its name, which env (how the driver runs it) would take for a variable`,
+      });
     return serial(spec.name, async () => {
       try {
         for (let attempt = 0; ; attempt++) {
@@ -427,10 +490,8 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
             // A dead session of another epoch is replaced, after what its agent left running
             // (a background job of a killed shell) is ended: one epoch's processes at a time.
             await terminate(spec.name, existing, Math.min(stopGraceMs, 1_000));
-            await tmux.runIfThere(['kill-session', '-t', `=${spec.name}`]);
-          } else if (
-            (await tmux.runIfThere(['has-session', '-t', `=${spec.name}`])) !== undefined
-          ) {
+            await tmux.runIfThere(['kill-session', '-t', `=${spec.name}:`]);
+          } else if (await foreign(spec.name)) {
             throw new DriverError({
               code: 'EXISTS',
               message: `a tmux session named ${spec.name} exists on the socket that belfry did not start; it is left alone`,
@@ -440,8 +501,13 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
             await create(spec);
             break;
           } catch (error) {
-            // Another process created it between the look and the create: look again.
-            if (error instanceof TmuxCallError && error.failure === 'duplicate' && attempt < 3) {
+            // Another process created it between the look and the create, or the server was
+            // exiting (its last session just stopped): look again.
+            if (
+              error instanceof TmuxCallError &&
+              (error.failure === 'duplicate' || error.failure === 'no-server') &&
+              attempt < 5
+            ) {
               await sleep(20);
               continue;
             }
@@ -457,7 +523,11 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
           });
         const s = await toStatus(started);
         if (s.state === 'exited' && (s.signal !== null || s.exitCode !== 0)) {
-          const last = await captureLines(started.paneId, 5).catch(() => [] as string[]);
+          let last: string[] = [];
+          for (let i = 0; i < 5 && last.length === 0; i++) {
+            if (i > 0) await sleep(30);
+            last = await captureLines(started.paneId, 5).catch(() => [] as string[]);
+          }
           throw new DriverError({
             code: 'START_FAILED',
             message: `session ${spec.name} died while starting (${s.signal ? `signal ${s.signal}` : `exit code ${s.exitCode}`})${last.length ? `; its last output: ${last.join(' | ').slice(0, 500)}` : ''}`,
@@ -495,6 +565,27 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     }
   }
 
+  /**
+   * Holds the session's nudge lock on the tmux server (`wait-for -L`), so nudges from two
+   * drivers (or processes) never interleave either. A lock left by a process that died holding
+   * it is broken after `lockMs`.
+   */
+  async function withNudgeLock<T>(name: string, job: () => Promise<T>): Promise<T> {
+    const channel = `belfry-nudge-${name}`;
+    try {
+      await tmux.run(['wait-for', '-L', channel], undefined, lockMs);
+    } catch (error) {
+      if (!(error instanceof TmuxCallError && error.failure === 'timeout')) throw error;
+      await tmux.run(['wait-for', '-U', channel]);
+      await tmux.run(['wait-for', '-L', channel], undefined, lockMs);
+    }
+    try {
+      return await job();
+    } finally {
+      await tmux.run(['wait-for', '-U', channel]).catch(() => undefined);
+    }
+  }
+
   async function nudge(name: string, text: string): Promise<void> {
     checkSessionName(name);
     if (typeof text !== 'string')
@@ -503,6 +594,11 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
         message: `nudge text must be a string; got ${typeof text}`,
       });
     const clean = sanitize(text);
+    if (clean.trim() === '')
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `session ${name}: the nudge has no text (once control characters are removed)`,
+      });
     return serial(`nudge:${name}`, async () => {
       try {
         const target = await pane(name);
@@ -511,42 +607,54 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
             code: 'NOT_RUNNING',
             message: `session ${name} is ${target ? 'exited' : 'missing'}; nothing to nudge`,
           });
-        const id = target.paneId;
-        const before = hash(await captureLines(id, 50));
-        if (clean !== '') {
+        await withNudgeLock(name, async () => {
+          const id = target.paneId;
+          // A person left the pane in copy mode: keys would go to the mode, not the program.
+          if (target.inMode) await tmux.run(['send-keys', '-t', id, '-X', 'cancel']);
+          const activityBefore = Math.floor((await activityOf(target)) / 1_000);
+          const before = hash(await captureLines(id, 50));
           if (clean.includes('\n') || Buffer.byteLength(clean) > pasteOver) {
             const buffer = `belfry-${name}-${process.pid}-${Date.now()}`;
             await tmux.run(['load-buffer', '-b', buffer, '-'], clean);
             await tmux.run(['paste-buffer', '-d', '-p', '-b', buffer, '-t', id]);
           } else {
             // tmux eats a final ';' (its command separator) even with -l: escape it.
-            const literal = clean.endsWith(';') ? `${clean.slice(0, -1)}\\;` : clean;
-            await tmux.run(['send-keys', '-t', id, '-l', '--', literal]);
+            await tmux.run(['send-keys', '-t', id, '-l', '--', word(clean)]);
           }
-        }
-        // What the pane shows once the text is typed: its echo, not the session's reply.
-        const typed = (await changed(id, before, Math.min(verifyMs, 500))) ?? before;
-        for (let attempt = 0; ; attempt++) {
-          await tmux.run(['send-keys', '-t', id, 'Enter']);
-          const after = await changed(id, typed, verifyMs);
-          if (after !== undefined || typed !== before) break;
-          if (attempt >= retries)
-            throw new DriverError({
-              code: 'NUDGE_FAILED',
-              message: `session ${name}: the pane did not change after the nudge and ${retries + 1} Enter keys; it may not be reading its input`,
-            });
-        }
-        // Remember the echo, so it is not taken for the session's own activity.
-        const now = (await panes(name))[0];
-        if (now)
-          await tmux.run([
-            'set-option',
-            '-t',
-            `=${name}:`,
-            '@belfry_nudge',
-            `${target.activity} ${now.activity} ${typed}`,
-          ]);
+          // What the pane shows once the text is typed: its echo, not the session's reply.
+          const typed = (await changed(id, before, Math.min(verifyMs, 500))) ?? before;
+          for (let attempt = 0; ; attempt++) {
+            await tmux.run(['send-keys', '-t', id, 'Enter']);
+            // The text showed: it was delivered. Otherwise the Enter must change the pane.
+            if (typed !== before || (await changed(id, typed, verifyMs)) !== undefined) break;
+            if (attempt >= retries)
+              throw new DriverError({
+                code: 'NUDGE_FAILED',
+                message: `session ${name}: the pane did not change after the nudge and ${retries + 1} Enter keys; it may not be reading its input`,
+              });
+          }
+          // Remember the echo, so it is not taken for the session's own activity.
+          const now = (await panes(name))[0];
+          if (now)
+            await tmux.run([
+              'set-option',
+              '-t',
+              `=${name}:`,
+              '@belfry_nudge',
+              `${activityBefore} ${now.activity} ${typed}`,
+            ]);
+        });
       } catch (error) {
+        // The session went away while it was being nudged (stopped, exited).
+        if (
+          error instanceof TmuxCallError &&
+          (error.failure === 'not-found' || error.failure === 'no-server')
+        )
+          throw new DriverError({
+            code: 'NOT_RUNNING',
+            message: `session ${name} went away during the nudge`,
+            cause: error,
+          });
         throw driverError(error, `nudge of session ${name}`);
       }
     });
@@ -564,10 +672,9 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
       const target = await pane(name);
       if (!target)
         throw new DriverError({ code: 'NOT_RUNNING', message: `session ${name} is missing` });
-      const all = await captureLines(
-        target.paneId,
-        lines === undefined ? undefined : lines + height,
-      );
+      // Lines, not screen rows: a wrapped line spans several rows, so read the whole history
+      // (joined) and keep the last `lines`.
+      const all = await captureLines(target.paneId);
       return lines === undefined ? all : all.slice(-lines);
     } catch (error) {
       throw driverError(error, `capture of session ${name}`);
@@ -579,17 +686,21 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
    * the session (its descendants, and whatever carries its marker), `graceMs` to go, then
    * SIGKILL to what is left (and to what was spawned meanwhile).
    */
-  async function terminate(name: string, target: Pane, graceMs: number): Promise<void> {
-    const root = target.dead ? undefined : target.pid;
-    const procs = hasProc() ? sessionProcesses(root, marker(name)) : root ? [root] : [];
+  async function terminate(name: string, target: Pane | undefined, graceMs: number): Promise<void> {
+    const root = target && !target.dead ? target.pid : undefined;
+    const scan = () => (hasProc() ? sessionProcesses(root, marker(name)) : root ? [root] : []);
+    const procs = scan();
     if (procs.length === 0) return;
     signalAll(procs, 'SIGTERM', root);
     const deadline = clock.now() + graceMs;
     while (procs.some(isAlive) && clock.now() < deadline) await sleep(Math.min(25, graceMs));
-    const left = hasProc() ? sessionProcesses(root, marker(name)) : procs.filter(isAlive);
-    if (left.length > 0) {
+    // What is left, and whatever it spawned meanwhile, is killed: scan and kill until a scan
+    // finds nothing (a process forking as fast as it can is caught within a few rounds).
+    for (let round = 0; round < 50; round++) {
+      const left = scan().filter(isAlive);
+      if (left.length === 0) break;
       signalAll(left, 'SIGKILL', root);
-      for (let i = 0; i < 40 && left.some(isAlive); i++) await sleep(25);
+      for (let i = 0; i < 20 && left.some(isAlive); i++) await sleep(10);
     }
   }
 
@@ -604,12 +715,11 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     return serial(name, async () => {
       try {
         const target = await panes(name).then((p) => p[0]);
-        if (!target) {
-          // Not ours, or gone: a foreign session of that name is left alone.
-          return;
-        }
+        // Without a pane (the server died, or it was never ours) only processes carrying this
+        // session's marker, which belfry alone sets, are ended; a foreign session is left alone.
         await terminate(name, target, graceMs);
-        await tmux.runIfThere(['kill-session', '-t', `=${name}`]);
+        if (!target) return;
+        await tmux.runIfThere(['kill-session', '-t', `=${name}:`]);
         echoVerdicts.delete(name);
       } catch (error) {
         throw driverError(error, `stop of session ${name}`);
@@ -647,6 +757,12 @@ function checkSocket(value: unknown): TmuxSocket {
         'options.socket.name',
         `must be 1 to 64 letters, digits, '_' or '-'; got ${check.describe(s.name)}`,
       );
+    if (s.name === 'default')
+      check.fail(
+        'INVALID_OPTION',
+        'options.socket.name',
+        "'default' is the user's own tmux server; belfry keeps to a server of its own",
+      );
     return { name: s.name };
   }
   if (typeof s.path !== 'string' || !s.path.startsWith('/') || Buffer.byteLength(s.path) > 100)
@@ -654,6 +770,12 @@ function checkSocket(value: unknown): TmuxSocket {
       'INVALID_OPTION',
       'options.socket.path',
       `must be an absolute path of at most 100 bytes (a Unix socket's limit); got ${check.describe(s.path)}`,
+    );
+  if (/\/tmux-\d+\/default$/.test(s.path))
+    check.fail(
+      'INVALID_OPTION',
+      'options.socket.path',
+      "that is the user's own tmux server; belfry keeps to a server of its own",
     );
   return { path: s.path };
 }

@@ -35,8 +35,11 @@ function classify(stderr: string): TmuxFailure {
   if (/no server running|error connecting to|server exited unexpectedly/i.test(stderr))
     return 'no-server';
   if (/duplicate session/i.test(stderr)) return 'duplicate';
+  // A server whose last session is gone answers lookups with "no current target" while it exits.
   if (
-    /can't find (session|window|pane)|no such (session|window|pane)|session not found/i.test(stderr)
+    /can't find (session|window|pane)|no such (session|window|pane)|session not found|no current (target|session)/i.test(
+      stderr,
+    )
   )
     return 'not-found';
   if (/command too long/i.test(stderr)) return 'too-long';
@@ -62,21 +65,19 @@ export class Tmux {
   }
 
   /** Runs one tmux command list; resolves with its stdout, or rejects with a TmuxCallError. */
-  run(args: readonly string[], input?: string): Promise<string> {
+  run(args: readonly string[], input?: string, timeoutMs = this.timeoutMs): Promise<string> {
     return new Promise((resolve, reject) => {
       const child = execFile(
         this.binary,
         [...this.prefix, ...args],
-        { timeout: this.timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+        { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
         (error, stdout, stderr) => {
           if (!error) return resolve(stdout);
           const e = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string };
           if (e.code === 'ENOENT')
             return reject(new TmuxCallError('no-tmux', args, `${this.binary}: not found`));
           if (e.killed || e.signal === 'SIGTERM')
-            return reject(
-              new TmuxCallError('timeout', args, `no answer within ${this.timeoutMs} ms`),
-            );
+            return reject(new TmuxCallError('timeout', args, `no answer within ${timeoutMs} ms`));
           reject(new TmuxCallError(classify(stderr), args, stderr));
         },
       );
@@ -106,10 +107,10 @@ export function driverError(error: unknown, what: string): DriverError {
     const code =
       error.failure === 'timeout'
         ? 'TIMEOUT'
-        : error.failure === 'no-tmux' || error.failure === 'no-server'
-          ? 'UNAVAILABLE'
-          : error.failure === 'duplicate'
-            ? 'EXISTS'
+        : error.failure === 'duplicate'
+          ? 'EXISTS'
+          : error.failure === 'too-long'
+            ? 'INVALID_SPEC'
             : 'UNAVAILABLE';
     return new DriverError({ code, message: `${what}: ${error.message}`, cause: error });
   }
