@@ -27,6 +27,7 @@ export default defineConfig({
       project('gate-human'),
       project('gate-github'),
       project('store-sqlite'),
+      project('cli'),
       // The custom-gate example runs the gate conformance suite on its own evaluator.
       project('custom-gate', 'examples'),
     ],

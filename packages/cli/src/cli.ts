@@ -1,0 +1,548 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  ConfigError,
+  createTownModel,
+  DriverError,
+  type Gate,
+  GateError,
+  type LifecycleAction,
+  StoreError,
+  SupervisorError,
+  type TownModel,
+  type TownStatus,
+} from '@belfry/core';
+import { SqliteStore } from '@belfry/store-sqlite';
+import { Command, CommanderError, Option } from 'commander';
+import { type BelfryConfig, CONFIG_FILE, defaultConfigText, loadConfig } from './config';
+import { ALREADY_RUNNING, describeEvent, runDaemon } from './daemon';
+import {
+  DaemonLock,
+  type DaemonState,
+  daemonPaths,
+  ensureStateDir,
+  readJson,
+  sendControl,
+} from './runtime';
+
+/**
+ * Exit codes of the `belfry` command.
+ * - 0: done
+ * - 1: the operation failed (a refused request, a daemon that would not start or stop)
+ * - 2: bad usage or a bad config
+ * - 3: a daemon already runs (daemon start / run)
+ * - 4: no daemon runs (daemon stop, and status when asked to fail on it)
+ */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, ALREADY_RUNNING, NOT_RUNNING: 4 } as const;
+
+/** Output for a terminal or a pipe; NO_COLOR (or a pipe) turns colours off. */
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  color: boolean;
+}
+
+class Exit extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Finds belfry.yaml in `from` or a folder above it. */
+function findConfig(from: string): string | undefined {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, CONFIG_FILE))) return join(dir, CONFIG_FILE);
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * Runs the `belfry` command with `argv` (without node and the script) and returns its exit code.
+ * The bin calls it with process.argv; tests call it in-process.
+ *
+ * @example
+ * ```ts
+ * const code = await main(['daemon', 'status', '--json'], { cwd: '/srv/town' });
+ * ```
+ */
+export async function main(
+  argv: readonly string[],
+  options: {
+    cwd?: string;
+    out?: (t: string) => void;
+    err?: (t: string) => void;
+    env?: NodeJS.ProcessEnv;
+  } = {},
+): Promise<number> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const io: Io = {
+    out: options.out ?? ((t) => process.stdout.write(t)),
+    err: options.err ?? ((t) => process.stderr.write(t)),
+    color: env.NO_COLOR === undefined && process.stdout.isTTY === true,
+  };
+  const paint = (code: string, text: string) =>
+    io.color ? `\u001b[${code}m${text}\u001b[0m` : text;
+  let config: BelfryConfig | undefined;
+  const cfg = (cmd: Command): BelfryConfig => {
+    if (config) return config;
+    const given = cmd.optsWithGlobals().config as string | undefined;
+    const file = given ? resolve(cwd, given) : findConfig(cwd);
+    if (!file)
+      throw new Exit(
+        EXIT.USAGE,
+        `no ${CONFIG_FILE} here or above ${cwd}; run \`belfry init\` first`,
+      );
+    config = loadConfig(file);
+    return config;
+  };
+  const json = (cmd: Command) => cmd.optsWithGlobals().json === true;
+  const print = (cmd: Command, data: unknown, text: () => string) =>
+    io.out(json(cmd) ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`);
+  /** The store, opened beside a running daemon (or without one); requests wait in it. */
+  const withModel = async <T>(cmd: Command, job: (model: TownModel) => Promise<T>): Promise<T> => {
+    const c = cfg(cmd);
+    ensureStateDir(daemonPaths(c));
+    mkdirSync(dirname(c.store.path), { recursive: true, mode: 0o700 });
+    const store = SqliteStore.open({ path: c.store.path, verify: false });
+    try {
+      const model = createTownModel({ store, gateTypes: [] });
+      // The config's rigs exist before the daemon first ran, so work can be queued for them.
+      for (const name of c.rigs)
+        if (!(await model.rigs.get(name))) await model.rigs.create({ name });
+      return await job(model);
+    } finally {
+      await store.close();
+    }
+  };
+  /** Wakes the daemon if one runs; says so either way. */
+  const wake = async (cmd: Command): Promise<boolean> => {
+    const answer = await sendControl(daemonPaths(cfg(cmd)).socket, { cmd: 'wake' });
+    return answer !== undefined;
+  };
+
+  const program = new Command('belfry')
+    .description('Supervise a town of agent sessions: a daemon, and the commands that steer it.')
+    .option('-c, --config <file>', `the config file (default: ${CONFIG_FILE} here or above)`)
+    .option('--json', 'print data as JSON')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done, 1 the operation failed, 2 bad usage or config, 3 a daemon already runs, 4 no daemon runs.\nNO_COLOR turns colours off.',
+    );
+
+  program
+    .command('init')
+    .description(`write a commented ${CONFIG_FILE} for this folder`)
+    .option('--force', 'overwrite an existing config')
+    .action((opts: { force?: boolean }, cmd: Command) => {
+      const file = join(cwd, CONFIG_FILE);
+      if (existsSync(file) && !opts.force)
+        throw new Exit(EXIT.FAILED, `${file} exists; pass --force to overwrite it`);
+      writeFileSync(file, defaultConfigText(basename(cwd)), { mode: 0o644 });
+      ensureStateDir(daemonPaths(loadConfig(file)));
+      print(
+        cmd,
+        { config: file },
+        () => `wrote ${file}; start the daemon with \`belfry daemon start\``,
+      );
+    });
+
+  const daemon = program.command('daemon').description('run, start, stop and inspect the daemon');
+
+  daemon
+    .command('run')
+    .description('run the daemon in the foreground, printing events, until Ctrl-C')
+    .option('--memory-if-no-tmux', 'use the memory driver where tmux is missing')
+    .action(async (opts: { memoryIfNoTmux?: boolean }, cmd: Command) => {
+      const c = cfg(cmd);
+      const running = await runDaemon(c, {
+        onEvent: (line) => io.out(`${paint('2', new Date().toISOString())} ${line}\n`),
+        fallbackDriver: opts.memoryIfNoTmux === true,
+      }).catch((error: Error & { exitCode?: number }) => {
+        throw new Exit(error.exitCode ?? EXIT.FAILED, error.message);
+      });
+      const onSignal = (signal: string) => void running.stop(`${signal}`);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      await running.stopped;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    });
+
+  daemon
+    .command('start')
+    .description('start the daemon in the background; returns once it holds the lock')
+    .option('--timeout <ms>', 'how long to wait for it', '15000')
+    .action(async (opts: { timeout: string }, cmd: Command) => {
+      const c = cfg(cmd);
+      const paths = daemonPaths(c);
+      ensureStateDir(paths);
+      if (DaemonLock.held(paths.lock))
+        throw new Exit(EXIT.ALREADY_RUNNING, `a daemon already runs for ${c.home}`);
+      const bin = process.argv[1] as string;
+      const errors = join(c.stateDir, 'daemon.stderr');
+      const child = spawn(
+        process.execPath,
+        [...process.execArgv, bin, 'daemon', 'run', '--config', c.file],
+        {
+          detached: true,
+          stdio: ['ignore', 'ignore', openSync(errors, 'a', 0o600)],
+          cwd: c.home,
+          env,
+        },
+      );
+      child.unref();
+      const deadline = Date.now() + Number(opts.timeout);
+      while (Date.now() < deadline) {
+        if (DaemonLock.held(paths.lock) && existsSync(paths.socket)) {
+          print(cmd, { pid: child.pid, started: true }, () => `daemon started (pid ${child.pid})`);
+          return;
+        }
+        if (child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const tail = existsSync(errors)
+        ? readFileSync(errors, 'utf8').trim().split('\n').slice(-5).join('\n')
+        : '';
+      throw new Exit(EXIT.FAILED, `the daemon did not start${tail ? `:\n${tail}` : ''}`);
+    });
+
+  daemon
+    .command('stop')
+    .description('stop the daemon gracefully')
+    .option('--timeout <ms>', 'how long to wait for it', '30000')
+    .action(async (opts: { timeout: string }, cmd: Command) => {
+      const paths = daemonPaths(cfg(cmd));
+      if (!DaemonLock.held(paths.lock)) throw new Exit(EXIT.NOT_RUNNING, 'no daemon runs');
+      await sendControl(paths.socket, { cmd: 'stop' });
+      const deadline = Date.now() + Number(opts.timeout);
+      while (Date.now() < deadline) {
+        if (!DaemonLock.held(paths.lock)) {
+          print(cmd, { stopped: true }, () => 'daemon stopped');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Exit(EXIT.FAILED, `the daemon did not stop within ${opts.timeout} ms`);
+    });
+
+  daemon
+    .command('status')
+    .description('whether the daemon runs, and its heartbeat')
+    .action((_opts: unknown, cmd: Command) => {
+      const paths = daemonPaths(cfg(cmd));
+      const state = readJson<DaemonState>(paths.state);
+      const running = DaemonLock.held(paths.lock);
+      const now = Date.now();
+      const stale =
+        running && state !== undefined && now - state.lastHeartbeat > 3 * state.heartbeatMs;
+      const data = {
+        state: running ? (stale ? 'stale' : 'running') : 'stopped',
+        ...(state ?? {}),
+      };
+      print(cmd, data, () =>
+        running
+          ? `${stale ? paint('33', 'stale') : paint('32', 'running')}: pid ${state?.pid}, up since ${new Date(state?.startedAt ?? now).toISOString()}, ${state?.heartbeatCount ?? 0} heartbeats, the last ${Math.round((now - (state?.lastHeartbeat ?? now)) / 1000)} s ago`
+          : `stopped${state ? ` (last run: pid ${state.pid}, last heartbeat ${new Date(state.lastHeartbeat).toISOString()})` : ''}`,
+      );
+    });
+
+  daemon
+    .command('logs')
+    .description("print the daemon's log")
+    .option('-n, --lines <n>', 'the last n lines', '50')
+    .option('-f, --follow', 'keep printing what is written')
+    .action(async (opts: { lines: string; follow?: boolean }, cmd: Command) => {
+      const { log } = daemonPaths(cfg(cmd));
+      if (!existsSync(log)) throw new Exit(EXIT.FAILED, `no log yet (${log})`);
+      const n = Number(opts.lines);
+      if (!Number.isSafeInteger(n) || n < 0)
+        throw new Exit(EXIT.USAGE, `--lines must be a whole number; got ${opts.lines}`);
+      const text = readFileSync(log, 'utf8');
+      io.out(`${text.trimEnd().split('\n').slice(-n).join('\n')}\n`);
+      if (!opts.follow) return;
+      let offset = statSync(log).size;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 250));
+        const size = existsSync(log) ? statSync(log).size : 0;
+        if (size < offset) offset = 0; // rotated
+        if (size > offset) {
+          io.out(readFileSync(log).subarray(offset, size).toString('utf8'));
+          offset = size;
+        }
+      }
+    });
+
+  daemon
+    .command('install')
+    .description('print a service definition for the daemon')
+    .requiredOption('--systemd', 'a systemd user unit')
+    .action((_opts: unknown, cmd: Command) => {
+      const c = cfg(cmd);
+      io.out(`# ~/.config/systemd/user/belfry-${basename(c.home)}.service
+[Unit]
+Description=belfry daemon for ${c.home}
+StartLimitIntervalSec=600
+StartLimitBurst=5
+
+[Service]
+Type=simple
+WorkingDirectory=${c.home}
+ExecStart=${process.execPath} ${resolve(process.argv[1] as string)} daemon run --config ${c.file}
+Restart=on-failure
+RestartSec=5
+KillSignal=SIGTERM
+TimeoutStopSec=60
+
+[Install]
+WantedBy=default.target
+`);
+    });
+
+  const rig = program
+    .command('rig')
+    .description('park, unpark, dock or undock a rig (carried out by the daemon)');
+  for (const action of [
+    'park',
+    'unpark',
+    'dock',
+    'undock',
+  ] as const satisfies readonly LifecycleAction[]) {
+    rig
+      .command(`${action} <rig>`)
+      .description(`${action} a rig: the request is stored and the daemon woken`)
+      .action(async (name: string, _opts: unknown, cmd: Command) => {
+        const request = await withModel(cmd, (m) =>
+          m.lifecycle.request({ action, target: name, requestedBy: 'cli' }),
+        );
+        const woke = await wake(cmd);
+        print(
+          cmd,
+          { request, daemon: woke ? 'woken' : 'not running' },
+          () =>
+            `${action} ${name}: request ${request.id} stored; ${woke ? 'the daemon is carrying it out' : 'it waits for the daemon to start'}`,
+        );
+      });
+  }
+
+  program
+    .command('bead')
+    .description('beads (units of work)')
+    .command('create <title>')
+    .description('create a bead')
+    .option('--rig <rig>', 'the rig it belongs to')
+    .action(async (title: string, opts: { rig?: string }, cmd: Command) => {
+      const bead = await withModel(cmd, (m) =>
+        m.beads.create({ title, ...(opts.rig ? { rig: opts.rig } : {}) }),
+      );
+      print(cmd, bead, () => bead.id);
+    });
+
+  program
+    .command('sling <bead> <rig>')
+    .description("hang a bead on a polecat's hook in a rig")
+    .action(async (bead: string, rigName: string, _opts: unknown, cmd: Command) => {
+      const { polecat, created } = await withModel(cmd, (m) => m.polecats.sling(bead, rigName));
+      const woke = await wake(cmd);
+      print(
+        cmd,
+        { agent: polecat.id, bead, created },
+        () =>
+          `${bead} → ${polecat.id}${created ? ' (a new polecat)' : ''}; ${woke ? 'the daemon starts its session' : 'its session starts when the daemon runs'}`,
+      );
+    });
+
+  const gate = program.command('gate').description('list, approve and reject gates');
+  gate
+    .command('list')
+    .description('the gates')
+    .option('--open', 'only open gates')
+    .option('--type <type>', 'only gates of this type')
+    .action(async (opts: { open?: boolean; type?: string }, cmd: Command) => {
+      const gates = await withModel(cmd, async (m) => {
+        const open = await m.gates.open(opts.type ? { type: opts.type } : {});
+        if (opts.open) return open;
+        const closed = await m.store.transaction((tx) =>
+          tx.find<Gate>('gates', 'byStatus', { prefix: ['closed'] }),
+        );
+        return [...open, ...closed.filter((g) => !opts.type || g.type === opts.type)];
+      });
+      print(cmd, gates, () =>
+        gates.length === 0
+          ? 'no gates'
+          : gates
+              .map(
+                (g) =>
+                  `${g.id}  ${g.type.padEnd(7)} ${g.status.padEnd(6)} ${JSON.stringify(g.spec)}${g.escalations.length ? `  ! ${g.escalations.at(-1)?.reason}` : ''}`,
+              )
+              .join('\n'),
+      );
+    });
+  for (const decision of ['approve', 'reject'] as const) {
+    gate
+      .command(`${decision} <gate>`)
+      .description(`${decision} a human gate`)
+      .requiredOption('--by <name>', 'who decides')
+      .option('--comment <text>', 'why')
+      .action(async (id: string, opts: { by: string; comment?: string }, cmd: Command) => {
+        const closed = await withModel(cmd, async (m) => {
+          const g = await m.gates.require(id);
+          if (g.type !== 'human')
+            throw new Exit(
+              EXIT.FAILED,
+              `gate ${id} is a ${g.type} gate; only human gates are approved or rejected`,
+            );
+          const approvers = g.spec.approvers;
+          if (Array.isArray(approvers) && !approvers.includes(opts.by))
+            throw new Exit(
+              EXIT.FAILED,
+              `${opts.by} may not decide gate ${id}; its approvers are ${approvers.join(', ')}`,
+            );
+          const result = {
+            decision: decision === 'approve' ? 'approved' : 'rejected',
+            by: opts.by,
+            at: Date.now(),
+            ...(opts.comment ? { comment: opts.comment } : {}),
+          };
+          return (
+            await m.gates.close(
+              id,
+              result,
+              decision === 'reject'
+                ? { failure: `rejected by ${opts.by}${opts.comment ? `: ${opts.comment}` : ''}` }
+                : {},
+            )
+          ).gate;
+        });
+        await wake(cmd);
+        print(
+          cmd,
+          closed,
+          () => `gate ${id} ${decision === 'approve' ? 'approved' : 'rejected'} by ${opts.by}`,
+        );
+      });
+  }
+
+  program
+    .command('convoy')
+    .description('convoys')
+    .command('status <convoy>')
+    .description("a convoy's state")
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const convoy = await withModel(cmd, (m) => m.convoys.require(id));
+      print(
+        cmd,
+        convoy,
+        () =>
+          `${convoy.id} ${convoy.status}: ${convoy.title}; ${convoy.openCount} of ${convoy.beadIds.length} beads open`,
+      );
+    });
+
+  const warrant = program.command('warrant').description('file and list warrants');
+  warrant
+    .command('file <target>')
+    .description('file a warrant against an agent')
+    .requiredOption('--reason <text>', 'why')
+    .option('--by <name>', 'who files it', 'operator')
+    .action(async (target: string, opts: { reason: string; by: string }, cmd: Command) => {
+      const { warrant: w, created } = await withModel(cmd, (m) =>
+        m.warrants.file({ target, reason: opts.reason, filedBy: opts.by }),
+      );
+      await wake(cmd);
+      print(
+        cmd,
+        w,
+        () => `${created ? 'filed' : 'already pending'}: warrant ${w.id} against ${target}`,
+      );
+    });
+  warrant
+    .command('list')
+    .description('pending warrants')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const list = await withModel(cmd, (m) => m.warrants.pending());
+      print(cmd, list, () =>
+        list.length === 0
+          ? 'no pending warrants'
+          : list.map((w) => `${w.id} ${w.target}: ${w.reason}`).join('\n'),
+      );
+    });
+
+  program
+    .command('status')
+    .description('the tree: rigs, witnesses, polecats with their sessions')
+    .action((_opts: unknown, cmd: Command) => {
+      const paths = daemonPaths(cfg(cmd));
+      const running = DaemonLock.held(paths.lock);
+      const status = readJson<TownStatus>(paths.status);
+      if (!status)
+        throw new Exit(
+          running ? EXIT.FAILED : EXIT.NOT_RUNNING,
+          running
+            ? 'the daemon has not written its status yet'
+            : 'no daemon runs, and none has run here',
+        );
+      const data = { daemonRunning: running, ...status };
+      print(cmd, data, () => renderTree(data, running, paint));
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.OK;
+  } catch (error) {
+    if (error instanceof CommanderError)
+      return error.exitCode === 0 ||
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version'
+        ? EXIT.OK
+        : EXIT.USAGE;
+    if (error instanceof Exit) {
+      io.err(`belfry: ${error.message}\n`);
+      return error.code;
+    }
+    if (error instanceof ConfigError) {
+      io.err(`belfry: ${error.message}\n`);
+      return EXIT.USAGE;
+    }
+    if (
+      error instanceof StoreError ||
+      error instanceof DriverError ||
+      error instanceof GateError ||
+      error instanceof SupervisorError
+    ) {
+      io.err(`belfry: ${(error as Error).message}\n`);
+      return EXIT.FAILED;
+    }
+    throw error;
+  }
+}
+
+function renderTree(
+  s: TownStatus & { daemonRunning: boolean },
+  running: boolean,
+  paint: (c: string, t: string) => string,
+): string {
+  const lines = [
+    `daemon: ${running ? paint('32', 'running') : paint('31', 'stopped')}${s.daemon.lastHeartbeat ? `, last heartbeat ${new Date(s.daemon.lastHeartbeat).toISOString()}` : ''}, ${s.daemon.heartbeatCount} heartbeats`,
+    `deacon: ${s.deacon.state}, ${s.deacon.restarts} restarts`,
+  ];
+  for (const rig of s.rigs) {
+    lines.push(
+      `rig ${rig.name} (${rig.state}): witness ${rig.witness?.state ?? 'none'}, ${rig.witness?.restarts ?? 0} restarts`,
+    );
+    for (const p of rig.polecats)
+      lines.push(
+        `  ${p.agent}: ${p.session.state}${p.beadId ? ` on ${p.beadId}` : ''}, ${p.restarts} restarts, ${p.respawns} respawns${p.session.lastActivityAt ? `, active ${new Date(p.session.lastActivityAt).toISOString()}` : ''}`,
+      );
+  }
+  lines.push(`gates open: ${s.gates.open}`);
+  return lines.join('\n');
+}
+
+export { describeEvent };

@@ -1,0 +1,293 @@
+import { execFile } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CONFIG_FILE } from '@belfry/cli';
+import { createTownModel } from '@belfry/core';
+import { createTmuxDriver } from '@belfry/driver-tmux';
+import { SqliteStore } from '@belfry/store-sqlite';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DaemonLock, DaemonLog, writeJsonAtomic } from '../src/runtime';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const BIN = join(ROOT, 'packages', 'cli', 'src', 'bin.ts');
+const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+let serial = 0;
+const towns: Array<{ dir: string; socket: string }> = [];
+
+/** Runs the real `belfry` command in a process of its own. */
+async function belfry(
+  dir: string,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--conditions=@belfry/source', '--import', TSX, BIN, ...args],
+      {
+        cwd: dir,
+        env: { ...process.env, NO_COLOR: '1' },
+        timeout: 60_000,
+      },
+    );
+    return { code: 0, out: stdout, err: stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return {
+      code: typeof e.code === 'number' ? e.code : 1,
+      out: e.stdout ?? '',
+      err: e.stderr ?? '',
+    };
+  }
+}
+
+/** A town folder with a config for tests: tmux on a socket of its own, fast heartbeats. */
+function town(): { dir: string; socket: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'belfry-daemon-'));
+  const socket = `belfry-cli-test-${process.pid}-${++serial}`;
+  writeFileSync(
+    join(dir, CONFIG_FILE),
+    `store:
+  path: .belfry/town.db
+driver:
+  kind: tmux
+  socket: ${socket}
+  stopGraceMs: 500
+gates:
+  timer: true
+  human: true
+  github: false
+rigs: [api]
+agent:
+  command: ["sh", "-c", "(while :; do echo working; sleep 1; done) & while read -r line; do echo \\"got: $line\\"; done"]
+timings:
+  heartbeatMs: 200
+  patrolIntervalMs: 400
+  surveyMs: 200
+`,
+  );
+  const t = { dir, socket };
+  towns.push(t);
+  return t;
+}
+
+async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const state = (dir: string) =>
+  existsSync(join(dir, '.belfry', 'state.json'))
+    ? (JSON.parse(readFileSync(join(dir, '.belfry', 'state.json'), 'utf8')) as {
+        pid: number;
+        heartbeatCount: number;
+      })
+    : undefined;
+
+afterEach(async () => {
+  for (const t of towns.splice(0)) {
+    await belfry(t.dir, 'daemon', 'stop', '--timeout', '10000');
+    await createTmuxDriver({ socket: { name: t.socket } }).killServer();
+  }
+});
+
+describe('belfry daemon (real processes)', () => {
+  it('start returns once it holds the lock; a second start is refused (3); stop is graceful; stop again says none runs (4)', async () => {
+    const { dir } = town();
+    expect((await belfry(dir, 'daemon', 'status', '--json')).out).toContain('"state": "stopped"');
+    const started = await belfry(dir, 'daemon', 'start');
+    expect(started).toMatchObject({ code: 0 });
+    expect(started.out).toMatch(/daemon started \(pid \d+\)/);
+    const status = JSON.parse((await belfry(dir, 'daemon', 'status', '--json')).out) as {
+      state: string;
+      pid: number;
+    };
+    expect(status.state).toBe('running');
+    expect(statSync(join(dir, '.belfry', 'control.sock')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, '.belfry', 'town.db')).mode & 0o777).toBe(0o600);
+    const again = await belfry(dir, 'daemon', 'start');
+    expect(again.code).toBe(3);
+    expect(again.err).toContain('already runs');
+    await eventually('heartbeats', () => (state(dir)?.heartbeatCount ?? 0) >= 2);
+    expect((await belfry(dir, 'daemon', 'stop')).code).toBe(0);
+    expect(JSON.parse((await belfry(dir, 'daemon', 'status', '--json')).out).state).toBe('stopped');
+    expect((await belfry(dir, 'daemon', 'stop')).code).toBe(4);
+    const logs = await belfry(dir, 'daemon', 'logs', '-n', '2');
+    expect(logs.out.trim().split('\n')).toHaveLength(2);
+    expect(logs.out).toContain('stopped');
+  }, 90_000);
+
+  it('requests made while the daemon is down wait in the store and are carried out when it starts', async () => {
+    const { dir } = town();
+    const parked = await belfry(dir, 'rig', 'park', 'api', '--json');
+    expect(parked.code).toBe(0);
+    const { request, daemon } = JSON.parse(parked.out) as {
+      request: { id: string };
+      daemon: string;
+    };
+    expect(daemon).toBe('not running');
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    await eventually('the park to be carried out', async () =>
+      (await belfry(dir, 'daemon', 'logs', '-n', '100')).out.includes(
+        `lifecycle.done requestId=${request.id} action=park target=api`,
+      ),
+    );
+    const tree = JSON.parse((await belfry(dir, 'status', '--json')).out) as {
+      rigs: Array<{ name: string; state: string }>;
+    };
+    expect(tree.rigs.find((r) => r.name === 'api')?.state).toBe('parked');
+  }, 90_000);
+
+  it('a SIGKILLed daemon is a non-event: its tmux polecat keeps running, start re-attaches and heartbeats resume', async () => {
+    const { dir, socket } = town();
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const bead = JSON.parse(
+      (await belfry(dir, 'bead', 'create', 'fix the login bug', '--rig', 'api', '--json')).out,
+    ) as { id: string };
+    const slung = JSON.parse((await belfry(dir, 'sling', bead.id, 'api', '--json')).out) as {
+      agent: string;
+    };
+    const session = slung.agent.replace('/', '-');
+    const tmux = createTmuxDriver({ socket: { name: socket } });
+    const before = await eventually('the polecat session', async () => {
+      const s = await tmux.status(session);
+      return s.state === 'running' ? s : undefined;
+    });
+
+    const daemonPid = (state(dir) as { pid: number }).pid;
+    process.kill(daemonPid, 'SIGKILL');
+    await eventually('the daemon to be gone', async () => {
+      try {
+        process.kill(daemonPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    // The kernel released its lock: status says stopped, not a guess from a pid.
+    expect(JSON.parse((await belfry(dir, 'daemon', 'status', '--json')).out).state).toBe('stopped');
+    expect(await tmux.status(session)).toMatchObject({
+      state: 'running',
+      pid: before.pid,
+      epoch: before.epoch,
+    });
+
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const newPid = (state(dir) as { pid: number }).pid;
+    expect(newPid).not.toBe(daemonPid);
+    await eventually('heartbeats to resume', () => {
+      const s = state(dir);
+      return s !== undefined && s.pid === newPid && s.heartbeatCount >= 3;
+    });
+    // Re-attached, not respawned: the same session, process and epoch.
+    expect(await tmux.status(session)).toMatchObject({
+      state: 'running',
+      pid: before.pid,
+      epoch: before.epoch,
+    });
+    const tree = JSON.parse((await belfry(dir, 'status', '--json')).out) as {
+      rigs: Array<{
+        polecats: Array<{ agent: string; respawns: number; session: { state: string } }>;
+      }>;
+    };
+    expect(tree.rigs[0]?.polecats.find((p) => p.agent === slung.agent)).toMatchObject({
+      respawns: 0,
+      session: { state: 'running' },
+    });
+  }, 120_000);
+
+  it('status shows a daemon whose heartbeat stopped as stale', async () => {
+    const { dir } = town();
+    await belfry(dir, 'bead', 'create', 'x'); // makes .belfry
+    const lock = DaemonLock.acquire(join(dir, '.belfry', 'daemon.lock'));
+    try {
+      writeJsonAtomic(join(dir, '.belfry', 'state.json'), {
+        pid: process.pid,
+        startedAt: Date.now() - 3_600_000,
+        lastHeartbeat: Date.now() - 600_000,
+        heartbeatCount: 9,
+        heartbeatMs: 60_000,
+      });
+      const status = await belfry(dir, 'daemon', 'status');
+      expect(status.out).toMatch(/^stale: pid \d+/);
+    } finally {
+      lock?.release();
+    }
+  }, 60_000);
+
+  it('gate approve and reject work on the store, with who and why, refusing a non-approver', async () => {
+    const { dir } = town();
+    await belfry(dir, 'bead', 'create', 'x');
+    const store = SqliteStore.open({ path: join(dir, '.belfry', 'town.db') });
+    const model = createTownModel({ store });
+    const gate = await model.gates.create({
+      type: 'human',
+      spec: { prompt: 'ship?', approvers: ['ada'] },
+    });
+    const other = await model.gates.create({ type: 'human', spec: {} });
+    await store.close();
+    const refused = await belfry(dir, 'gate', 'approve', gate.id, '--by', 'mallory');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('its approvers are ada');
+    expect(
+      (await belfry(dir, 'gate', 'approve', gate.id, '--by', 'ada', '--comment', 'looks good'))
+        .code,
+    ).toBe(0);
+    expect(
+      (await belfry(dir, 'gate', 'reject', other.id, '--by', 'grace', '--comment', 'unsafe')).code,
+    ).toBe(0);
+    const list = JSON.parse((await belfry(dir, 'gate', 'list', '--json')).out) as Array<{
+      id: string;
+      status: string;
+      result: Record<string, unknown>;
+      failure?: string;
+    }>;
+    expect(list.find((g) => g.id === gate.id)).toMatchObject({
+      status: 'closed',
+      result: { decision: 'approved', by: 'ada', comment: 'looks good' },
+    });
+    expect(list.find((g) => g.id === other.id)).toMatchObject({
+      status: 'closed',
+      failure: 'rejected by grace: unsafe',
+    });
+    expect(JSON.parse((await belfry(dir, 'gate', 'list', '--open', '--json')).out)).toEqual([]);
+  }, 60_000);
+
+  it('install --systemd prints a unit that restarts on failure within a start limit', async () => {
+    const { dir } = town();
+    const unit = await belfry(dir, 'daemon', 'install', '--systemd');
+    expect(unit.code).toBe(0);
+    expect(unit.out).toContain('Restart=on-failure');
+    expect(unit.out).toMatch(/StartLimitBurst=\d+/);
+    expect(unit.out).toContain(`daemon run --config ${join(dir, CONFIG_FILE)}`);
+  }, 60_000);
+});
+
+describe('the daemon log', () => {
+  it('rotates past its size, keeping the configured number of old files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'belfry-log-'));
+    const log = new DaemonLog(join(dir, 'daemon.log'), 1_000, 2);
+    for (let i = 0; i < 200; i++) log.write(`line ${i} ${'x'.repeat(40)}`);
+    expect(readdirSync(dir).sort()).toEqual(['daemon.log', 'daemon.log.1', 'daemon.log.2']);
+    expect(statSync(join(dir, 'daemon.log')).size).toBeLessThan(1_200);
+    expect(readFileSync(join(dir, 'daemon.log'), 'utf8')).toContain('line 199');
+  });
+});
