@@ -1,4 +1,13 @@
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readSync,
+  statSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
 import { check } from '@belfry/core';
 import {
   checkIndex,
@@ -8,6 +17,7 @@ import {
   type IndexQuery,
   indexKeys,
   queryBounds,
+  queryLimit,
   type Store,
   type StoredRecord,
   StoreError,
@@ -189,6 +199,28 @@ export class SqliteStore implements Store {
 
     const created = createFile(path);
     if (!created) checkHeader(path);
+    checkWritable(path);
+    // Opening may meet another process opening (or migrating) the same file: some of SQLite's
+    // lock waits are not retried by its busy handler (switching to WAL, a lock upgrade), so a
+    // LOCKED open is tried again until the busy timeout is spent.
+    for (const deadline = Date.now() + busyTimeoutMs; ; ) {
+      try {
+        return SqliteStore.openFile(path, schema, durability, busyTimeoutMs, o.verify !== false);
+      } catch (error) {
+        if (!(error instanceof StoreError && error.code === 'LOCKED') || Date.now() >= deadline)
+          throw error;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.random() * 40);
+      }
+    }
+  }
+
+  private static openFile(
+    path: string,
+    schema: StoreSchema,
+    durability: Durability,
+    busyTimeoutMs: number,
+    verify: boolean,
+  ): SqliteStore {
     let db: Database.Database;
     try {
       db = new Database(path, { fileMustExist: true, timeout: busyTimeoutMs });
@@ -197,24 +229,31 @@ export class SqliteStore implements Store {
     }
     try {
       // Read before anything is written: a foreign database must be left exactly as it is.
-      const tables = (
-        db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as Array<{
-          name: string;
-        }>
-      ).map((t) => t.name);
+      const objects = db
+        .prepare("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'")
+        .all() as Array<{ type: string; name: string }>;
+      const tables = objects.filter((o) => o.type === 'table').map((o) => o.name);
+      const foreign = objects.filter((o) => !o.name.startsWith('belfry_'));
       const layout = db.pragma('user_version', { simple: true }) as number;
       const ours = tables.includes('belfry_meta');
-      if (tables.length > 0 && !ours)
+      if (foreign.length > 0 || (tables.length > 0 && !ours))
         throw new StoreError({
           code: 'CORRUPT',
-          message: `${path} is an SQLite database but not a belfry store (its tables: ${tables.slice(0, 8).join(', ')}); it was left untouched`,
+          message: `${path} is an SQLite database but not a belfry store (it holds ${(foreign.length >
+          0
+            ? foreign
+            : objects
+          )
+            .slice(0, 8)
+            .map((o) => `${o.type} ${o.name}`)
+            .join(', ')}); it was left untouched`,
         });
       if (layout > MIGRATIONS.length)
         throw new StoreError({
           code: 'SCHEMA_TOO_NEW',
           message: `${path} has storage layout ${layout}, written by a newer @belfry/store-sqlite (this one knows up to ${LAYOUT}); upgrade it`,
         });
-      if (o.verify !== false && tables.length > 0) {
+      if (verify && tables.length > 0) {
         const result = db.pragma('quick_check', { simple: true });
         if (result !== 'ok')
           throw new StoreError({
@@ -400,7 +439,7 @@ export class SqliteStore implements Store {
         checkIndex(this.schema, collection, index);
         const { from, to } = queryBounds(query);
         return (
-          this.sql.count.get(collection, index, from, to, query?.limit ?? -1) as { n: number }
+          this.sql.count.get(collection, index, from, to, queryLimit(query?.limit)) as { n: number }
         ).n;
       },
       nextSequence: async (name) => {
@@ -408,9 +447,34 @@ export class SqliteStore implements Store {
         return (this.sql.next.get(name) as { value: number }).value;
       },
     };
+    // After any SQLite error inside the transaction (a full disk, say) it cannot be trusted:
+    // SQLite may have rolled all of it back already, so nothing more is done in it, and it fails
+    // as a whole even if the callback caught the error.
+    let broken: StoreError | undefined;
+    const safe = Object.fromEntries(
+      Object.entries(tx).map(([name, op]) => [
+        name,
+        async (...args: unknown[]) => {
+          if (broken) throw broken;
+          try {
+            return await (op as (...a: unknown[]) => Promise<unknown>)(...args);
+          } catch (error) {
+            if (!sqliteCode(error)) throw error;
+            broken = storeError(error, this.path, `${name} in a transaction`);
+            throw broken;
+          }
+        },
+      ]),
+    ) as unknown as StoreTx;
     try {
-      const result = await fn(tx);
+      const result = await fn(safe);
       finish();
+      if (broken) throw broken;
+      if (!this.db.inTransaction)
+        throw new StoreError({
+          code: 'IO',
+          message: `${this.path}: SQLite rolled the transaction back; nothing of it was written`,
+        });
       try {
         this.db.exec('COMMIT');
       } catch (error) {
@@ -428,7 +492,7 @@ export class SqliteStore implements Store {
   private range(collection: string, index: string, query?: IndexQuery) {
     const { from, to } = queryBounds(query);
     const statement = query?.reverse ? this.sql.rangeDesc : this.sql.range;
-    return statement.all(collection, index, from, to, query?.limit ?? -1);
+    return statement.all(collection, index, from, to, queryLimit(query?.limit));
   }
 
   /** Every (index, entry) of a record, computed before anything is written. */
@@ -463,11 +527,13 @@ export class SqliteStore implements Store {
 }
 
 /** Brings the tables from layout `from` to {@link LAYOUT}, in one transaction. */
-function migrate(db: Database.Database, from: number): void {
-  if (from === LAYOUT) return;
+function migrate(db: Database.Database, seen: number): void {
+  if (seen === LAYOUT) return;
   db.transaction(() => {
+    // Read again under the write lock: another process may have migrated it meanwhile.
+    const from = db.pragma('user_version', { simple: true }) as number;
     for (let step = from; step < LAYOUT; step++) db.exec(MIGRATIONS[step] as string);
-    db.pragma(`user_version = ${LAYOUT}`);
+    if (from < LAYOUT) db.pragma(`user_version = ${LAYOUT}`);
   }).immediate();
 }
 
@@ -488,6 +554,27 @@ function createFile(path: string): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw storeError(error, path, 'create');
+  }
+}
+
+/**
+ * The file and its folder must be writable: SQLite would otherwise open the file read-only
+ * without a word, and its -wal and -shm files would be made read-only too.
+ */
+function checkWritable(path: string): void {
+  for (const [what, target] of [
+    ['the file', path],
+    ['its folder (for the -wal and -shm files)', dirname(path)],
+  ] as const) {
+    try {
+      accessSync(target, constants.W_OK);
+    } catch (error) {
+      throw new StoreError({
+        code: 'IO',
+        message: `${path}: ${what} is not writable (${(error as NodeJS.ErrnoException).code}); a store must be written`,
+        cause: error,
+      });
+    }
   }
 }
 

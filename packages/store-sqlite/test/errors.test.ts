@@ -70,7 +70,7 @@ describe('SqliteStore: the file', () => {
     const before = digest(path);
     const error = storeError(() => SqliteStore.open({ path }));
     expect(error.code).toBe('CORRUPT');
-    expect(error.message).toMatch(/not a belfry store \(its tables: users\)/);
+    expect(error.message).toMatch(/not a belfry store \(it holds table users\)/);
     expect(digest(path)).toBe(before);
   });
 

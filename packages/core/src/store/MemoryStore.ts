@@ -16,6 +16,7 @@ import {
   checkRecord,
   collectionIndexes,
   indexKeys,
+  queryLimit,
   TransactionQueue,
   txGuard,
 } from './support';
@@ -135,7 +136,7 @@ export class MemoryStore implements Store {
         const entries = this.index(c, collection, index).entries;
         const { from, to } = queryBounds(query);
         const out: R[] = [];
-        for (const entry of entries.range(from, to, query?.reverse === true, query?.limit)) {
+        for (const entry of entries.range(from, to, query?.reverse === true, limitOf(query))) {
           out.push(c.records.get(entryId(entry)) as R);
         }
         return out;
@@ -148,11 +149,11 @@ export class MemoryStore implements Store {
           !query ||
           (query.prefix === undefined && query.gte === undefined && query.lte === undefined)
         ) {
-          return Math.min(entries.size, query?.limit ?? Number.POSITIVE_INFINITY);
+          return Math.min(entries.size, limitOf(query) ?? Number.POSITIVE_INFINITY);
         }
         const { from, to } = queryBounds(query);
         let n = 0;
-        for (const _ of entries.range(from, to, false, query.limit)) n++;
+        for (const _ of entries.range(from, to, false, limitOf(query))) n++;
         return n;
       },
       nextSequence: async (name) => {
@@ -226,4 +227,10 @@ export class MemoryStore implements Store {
   private assertOpen(): void {
     if (this.closed) throw new StoreError({ code: 'CLOSED', message: 'the store is closed' });
   }
+}
+
+/** A query's limit, checked (undefined: none). */
+function limitOf(query: IndexQuery | undefined): number | undefined {
+  const n = queryLimit(query?.limit);
+  return n < 0 ? undefined : n;
 }

@@ -22,6 +22,7 @@ export {
   checkRecord,
   collectionIndexes,
   indexKeys,
+  queryLimit,
   TransactionQueue,
   txGuard,
 } from './support';

@@ -50,7 +50,13 @@ function copy(value: unknown, path: string, seen: Set<unknown>): JsonValue {
     for (const key of Object.keys(value)) {
       const item = (value as Record<string, unknown>)[key];
       if (item === undefined) continue;
-      out[key] = copy(item, `${path}.${key}`, seen);
+      // Defined, not assigned: a "__proto__" key (JSON.parse makes one) stays a plain property.
+      Object.defineProperty(out, key, {
+        value: copy(item, `${path}.${key}`, seen),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return Object.freeze(out);
   } finally {

@@ -61,8 +61,12 @@ export function indexKeys(fn: IndexFunction, record: StoredRecord): readonly Ind
   return (fn as (r: StoredRecord) => readonly IndexKey[])(record);
 }
 
-/** Which queue's transaction the current async context is inside, to refuse a nested one. */
-const inTransaction = new AsyncLocalStorage<TransactionQueue>();
+/**
+ * Which queue's transaction the current async context is inside, to refuse a nested one. The mark
+ * goes dead when its transaction ends: a timer or promise the callback left behind keeps the
+ * context, and a transaction it starts later is not nested.
+ */
+const inTransaction = new AsyncLocalStorage<{ queue: TransactionQueue; active: boolean }>();
 
 /**
  * Runs transactions one at a time, in the order they were asked for; a failed one does not block
@@ -74,7 +78,8 @@ export class TransactionQueue {
 
   /** Runs `job` after every earlier one. */
   run<T>(job: () => Promise<T>): Promise<T> {
-    if (inTransaction.getStore() === this) {
+    const mark = inTransaction.getStore();
+    if (mark?.queue === this && mark.active) {
       return Promise.reject(
         new StoreError({
           code: 'CONFLICT',
@@ -83,7 +88,14 @@ export class TransactionQueue {
         }),
       );
     }
-    const run = this.tail.then(() => inTransaction.run(this, job));
+    const run = this.tail.then(async () => {
+      const own = { queue: this, active: true };
+      try {
+        return await inTransaction.run(own, job);
+      } finally {
+        own.active = false;
+      }
+    });
     this.tail = run.catch(() => undefined);
     return run;
   }
@@ -105,4 +117,20 @@ export function txGuard(): { check(): void; finish(): void } {
       active = false;
     },
   };
+}
+
+/**
+ * The `limit` of an index query as a number SQL takes (-1: none). Undefined and Infinity mean no
+ * limit; anything else must be a whole number >= 0.
+ *
+ * @throws StoreError `INVALID_RECORD` for a negative, fractional or NaN limit.
+ */
+export function queryLimit(limit: number | undefined): number {
+  if (limit === undefined || limit === Number.POSITIVE_INFINITY) return -1;
+  if (!Number.isSafeInteger(limit) || limit < 0)
+    throw new StoreError({
+      code: 'INVALID_RECORD',
+      message: `query.limit: must be a whole number >= 0 or Infinity; got ${String(limit)}`,
+    });
+  return limit;
 }
