@@ -1,0 +1,147 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_FILE, main } from '@belfry/cli';
+import { createTownModel } from '@belfry/core';
+import { SqliteStore } from '@belfry/store-sqlite';
+import { describe, expect, it } from 'vitest';
+
+/** A folder with a config and no daemon; `belfry` runs in-process. */
+function folder() {
+  const dir = mkdtempSync(join(tmpdir(), 'belfry-cmd-'));
+  writeFileSync(
+    join(dir, CONFIG_FILE),
+    'driver: { kind: memory }\ngates: { github: false }\nrigs: [api, web]\nagent: { command: [cat] }\n',
+  );
+  const belfry = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, {
+      cwd: dir,
+      out: (t) => out.push(t),
+      err: (t) => err.push(t),
+      env: {},
+    });
+    return {
+      code,
+      out: out.join(''),
+      err: err.join(''),
+      json: () => JSON.parse(out.join('')) as never,
+    };
+  };
+  const model = async <T>(job: (m: ReturnType<typeof createTownModel>) => Promise<T>) => {
+    mkdirSync(join(dir, '.belfry'), { recursive: true });
+    const store = SqliteStore.open({ path: join(dir, '.belfry', 'town.db') });
+    try {
+      const m = createTownModel({ store });
+      for (const rig of ['api', 'web'])
+        if (!(await m.rigs.get(rig))) await m.rigs.create({ name: rig });
+      return await job(m);
+    } finally {
+      await store.close();
+    }
+  };
+  return { dir, belfry, model };
+}
+
+describe('operator commands (no daemon: requests wait in the store)', () => {
+  it('bead create and sling hang the bead on a polecat; an unknown bead is refused (1)', async () => {
+    const { belfry } = folder();
+    const bead = (
+      await belfry('bead', 'create', 'fix the login bug', '--rig', 'api', '--json')
+    ).json() as { id: string; rig: string };
+    expect(bead.rig).toBe('api');
+    const slung = await belfry('sling', bead.id, 'api', '--json');
+    expect(slung.code).toBe(0);
+    expect(slung.json()).toMatchObject({
+      agent: expect.stringMatching(/^api\//),
+      bead: bead.id,
+      created: true,
+    });
+    const unknown = await belfry('sling', 'bd-nope', 'api');
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain('bd-nope');
+  });
+
+  it('rig dock and undock are stored as requests for the daemon', async () => {
+    const { belfry, model } = folder();
+    const docked = (await belfry('rig', 'dock', 'web', '--json')).json() as {
+      request: { id: string };
+      daemon: string;
+    };
+    expect(docked.daemon).toBe('not running');
+    const undocked = (await belfry('rig', 'undock', 'web', '--json')).json() as {
+      request: { id: string };
+    };
+    const pending = await model((m) => m.lifecycle.pending());
+    expect(pending.map((r) => [r.id, r.action, r.target, r.requestedBy])).toEqual([
+      [docked.request.id, 'dock', 'web', 'cli'],
+      [undocked.request.id, 'undock', 'web', 'cli'],
+    ]);
+    expect((await belfry('rig', 'park', 'Not A Rig')).code).toBe(2);
+  });
+
+  it('convoy status shows how many beads are open; an unknown convoy is refused', async () => {
+    const { belfry, model } = folder();
+    const convoy = await model(async (m) => {
+      const a = await m.beads.create({ title: 'a', rig: 'api' });
+      const b = await m.beads.create({ title: 'b', rig: 'web' });
+      await m.beads.setStatus(a.id, 'done');
+      return m.convoys.create({ title: 'release 1.4', beadIds: [a.id, b.id] });
+    });
+    const status = await belfry('convoy', 'status', convoy.id);
+    expect(status.out).toContain(`${convoy.id} open: release 1.4; 1 of 2 beads open`);
+    expect((await belfry('convoy', 'status', convoy.id, '--json')).json()).toMatchObject({
+      id: convoy.id,
+      openCount: 1,
+    });
+    expect((await belfry('convoy', 'status', 'cv-nope')).code).toBe(1);
+  });
+
+  it('warrant file once per target (a second is already pending), and warrant list shows it', async () => {
+    const { belfry } = folder();
+    const first = await belfry('warrant', 'file', 'api/toast', '--reason', 'stuck for an hour');
+    expect(first.out).toMatch(/^filed: warrant \S+ against api\/toast/);
+    expect((await belfry('warrant', 'file', 'api/toast', '--reason', 'again')).out).toMatch(
+      /^already pending/,
+    );
+    const list = (await belfry('warrant', 'list', '--json')).json() as Array<{
+      target: string;
+      reason: string;
+    }>;
+    expect(list).toEqual([
+      expect.objectContaining({ target: 'api/toast', reason: 'stuck for an hour' }),
+    ]);
+    expect((await belfry('warrant', 'file', 'api/toast')).code).toBe(2); // --reason is required
+  });
+
+  it('gate list filters by type and by open, and gate approve refuses a gate that is not human', async () => {
+    const { belfry, model } = folder();
+    const { timer, human } = await model(async (m) => ({
+      timer: await m.gates.create({ type: 'timer', spec: { durationMs: 60_000 } }),
+      human: await m.gates.create({ type: 'human', spec: { prompt: 'ship?' } }),
+    }));
+    const ids = (args: string[]) =>
+      belfry('gate', 'list', ...args, '--json').then((r) =>
+        (r.json() as Array<{ id: string }>).map((g) => g.id),
+      );
+    expect((await ids([])).sort()).toEqual([timer.id, human.id].sort());
+    expect(await ids(['--type', 'human'])).toEqual([human.id]);
+    const wrong = await belfry('gate', 'approve', timer.id, '--by', 'ada');
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toContain('only human gates');
+    expect((await belfry('gate', 'approve', human.id, '--by', 'ada')).code).toBe(0);
+    expect(await ids(['--open'])).toEqual([timer.id]);
+    const twice = await belfry('gate', 'reject', human.id, '--by', 'grace');
+    expect(twice.code).toBe(1);
+    expect(twice.err).toMatch(/closed/);
+  });
+
+  it('status before any daemon ran says so (4); daemon logs without a log says so (1)', async () => {
+    const { belfry } = folder();
+    const status = await belfry('status');
+    expect(status.code).toBe(4);
+    expect(status.err).toContain('no daemon runs');
+    expect((await belfry('daemon', 'logs')).code).toBe(1);
+  });
+});
