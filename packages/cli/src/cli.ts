@@ -2,17 +2,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
+  BelfryError,
   ConfigError,
   createTownModel,
-  DriverError,
   type Gate,
-  GateError,
   type LifecycleAction,
-  StoreError,
-  SupervisorError,
   type TownModel,
   type TownStatus,
 } from '@belfry/core';
+import { humanOutcome } from '@belfry/gate-human';
 import { SqliteStore } from '@belfry/store-sqlite';
 import { Command, CommanderError, Option } from 'commander';
 import { type BelfryConfig, CONFIG_FILE, defaultConfigText, loadConfig } from './config';
@@ -393,33 +391,13 @@ WantedBy=default.target
       .option('--comment <text>', 'why')
       .action(async (id: string, opts: { by: string; comment?: string }, cmd: Command) => {
         const closed = await withModel(cmd, async (m) => {
-          const g = await m.gates.require(id);
-          if (g.type !== 'human')
-            throw new Exit(
-              EXIT.FAILED,
-              `gate ${id} is a ${g.type} gate; only human gates are approved or rejected`,
-            );
-          const approvers = g.spec.approvers;
-          if (Array.isArray(approvers) && !approvers.includes(opts.by))
-            throw new Exit(
-              EXIT.FAILED,
-              `${opts.by} may not decide gate ${id}; its approvers are ${approvers.join(', ')}`,
-            );
-          const result = {
-            decision: decision === 'approve' ? 'approved' : 'rejected',
-            by: opts.by,
-            at: Date.now(),
-            ...(opts.comment ? { comment: opts.comment } : {}),
-          };
-          return (
-            await m.gates.close(
-              id,
-              result,
-              decision === 'reject'
-                ? { failure: `rejected by ${opts.by}${opts.comment ? `: ${opts.comment}` : ''}` }
-                : {},
-            )
-          ).gate;
+          const outcome = humanOutcome(
+            await m.gates.require(id),
+            decision === 'approve' ? 'approved' : 'rejected',
+            { by: opts.by, ...(opts.comment === undefined ? {} : { comment: opts.comment }) },
+            Date.now(),
+          );
+          return (await m.gates.close(id, outcome.result, outcome)).gate;
         });
         await wake(cmd);
         print(
@@ -510,13 +488,8 @@ WantedBy=default.target
       io.err(`belfry: ${error.message}\n`);
       return EXIT.USAGE;
     }
-    if (
-      error instanceof StoreError ||
-      error instanceof DriverError ||
-      error instanceof GateError ||
-      error instanceof SupervisorError
-    ) {
-      io.err(`belfry: ${(error as Error).message}\n`);
+    if (error instanceof BelfryError) {
+      io.err(`belfry: ${error.message}\n`);
       return EXIT.FAILED;
     }
     throw error;
@@ -544,5 +517,3 @@ function renderTree(
   lines.push(`gates open: ${s.gates.open}`);
   return lines.join('\n');
 }
-
-export { describeEvent };

@@ -115,6 +115,30 @@ export interface BelfryErrorOptions<TCode extends string> {
 }
 
 /**
+ * What every belfry error is: an Error with a stable `code` to branch on, a message that says what
+ * happened (and what is allowed), and the underlying cause. Catch it to handle any of them.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await town.sling(beadId, 'api');
+ * } catch (err) {
+ *   if (err instanceof BelfryError) console.error(`${err.name} ${err.code}: ${err.message}`);
+ * }
+ * ```
+ */
+export class BelfryError<TCode extends string = string> extends Error {
+  /** What went wrong, as a stable string to branch on. */
+  readonly code: TCode;
+
+  /** @param options - the code, a message that says what happened, and the underlying cause. */
+  constructor(options: BelfryErrorOptions<TCode>) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+/**
  * Raised by a supervisor: a rejected admin call (`startChild`, `terminateChild`, …), a child
  * found unhealthy, or the supervisor itself failing after too many restarts.
  *
@@ -129,16 +153,8 @@ export interface BelfryErrorOptions<TCode extends string> {
  * }
  * ```
  */
-export class SupervisorError extends Error {
+export class SupervisorError extends BelfryError<SupervisorErrorCode> {
   override readonly name = 'SupervisorError';
-  /** What went wrong, as a stable string to branch on. */
-  readonly code: SupervisorErrorCode;
-
-  /** @param options - the code, a message that says what happened, and the underlying cause. */
-  constructor(options: BelfryErrorOptions<SupervisorErrorCode>) {
-    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
-  }
 }
 
 /**
@@ -154,17 +170,14 @@ export class SupervisorError extends Error {
  * }
  * ```
  */
-export class ConfigError extends Error {
+export class ConfigError extends BelfryError<ConfigErrorCode> {
   override readonly name = 'ConfigError';
-  /** What kind of mistake it is. */
-  readonly code: ConfigErrorCode;
   /** Where the bad value sits in the options, for example `children[1].backoff.factor`. */
   readonly path: string;
 
   /** @param options - the code, the option path, a message, and an optional cause. */
   constructor(options: BelfryErrorOptions<ConfigErrorCode> & { path: string }) {
-    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
+    super(options);
     this.path = options.path;
   }
 }
@@ -183,16 +196,8 @@ export class ConfigError extends Error {
  * }
  * ```
  */
-export class StoreError extends Error {
+export class StoreError extends BelfryError<StoreErrorCode> {
   override readonly name = 'StoreError';
-  /** What went wrong, as a stable string to branch on. */
-  readonly code: StoreErrorCode;
-
-  /** @param options - the code, a message that says what happened, and the underlying cause. */
-  constructor(options: BelfryErrorOptions<StoreErrorCode>) {
-    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
-  }
 }
 
 /**
@@ -208,16 +213,8 @@ export class StoreError extends Error {
  * }
  * ```
  */
-export class DriverError extends Error {
+export class DriverError extends BelfryError<DriverErrorCode> {
   override readonly name = 'DriverError';
-  /** What went wrong, as a stable string to branch on. */
-  readonly code: DriverErrorCode;
-
-  /** @param options - the code, a message that says what happened, and the underlying cause. */
-  constructor(options: BelfryErrorOptions<DriverErrorCode>) {
-    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
-  }
 }
 
 /**
@@ -232,14 +229,6 @@ export class DriverError extends Error {
  * });
  * ```
  */
-export class GateError extends Error {
+export class GateError extends BelfryError<GateErrorCode> {
   override readonly name = 'GateError';
-  /** What went wrong, as a stable string to branch on. */
-  readonly code: GateErrorCode;
-
-  /** @param options - the code, a message that says what happened, and the underlying cause. */
-  constructor(options: BelfryErrorOptions<GateErrorCode>) {
-    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
-  }
 }

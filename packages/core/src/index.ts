@@ -13,6 +13,7 @@ export type {
 } from './childSpec';
 export { child } from './childSpec';
 export {
+  BelfryError,
   type BelfryErrorOptions,
   ConfigError,
   type ConfigErrorCode,

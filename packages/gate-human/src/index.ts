@@ -86,7 +86,55 @@ function checkDecision(input: unknown): HumanDecisionInput {
 function describeClosed(gate: Gate): string {
   const r = gate.result as Partial<HumanGateResult> | undefined;
   const who = r && typeof r.by === 'string' ? ` (${r.decision ?? 'closed'} by ${r.by})` : '';
-  return `gate ${gate.id} was decided already at ${new Date(gate.closedAt ?? 0).toISOString()}${who}; a gate closes once`;
+  return `gate ${gate.id} was closed already at ${new Date(gate.closedAt ?? 0).toISOString()}${who}; a gate closes once`;
+}
+
+/**
+ * What a person's decision closes a human gate with: the result (who, when, why) and, for a
+ * rejection, the failure its molecules fail with. It checks the gate may be decided this way: by
+ * type, open, and `by` among its approvers when it lists some. The evaluator's `approve` and
+ * `reject` use it, and so does anything that closes the gate in the store itself (the `belfry`
+ * command, while no daemon runs).
+ *
+ * @param at - when (clock ms).
+ * @param type - the human gate type's name. @defaultValue `'human'`
+ * @throws GateError `WRONG_TYPE`, `CLOSED`, `NOT_ALLOWED`; ConfigError for a bad `by` or `comment`.
+ * @example
+ * ```ts
+ * const outcome = humanOutcome(gate, 'approved', { by: 'ada' }, Date.now());
+ * await model.gates.close(gate.id, outcome.result, outcome);
+ * ```
+ */
+export function humanOutcome(
+  gate: Gate,
+  decision: HumanGateResult['decision'],
+  input: HumanDecisionInput,
+  at: number,
+  type: string = humanGateType.type,
+): { result: HumanGateResult; failure?: string } {
+  const { by, comment } = checkDecision(input);
+  if (gate.type !== type)
+    throw new GateError({
+      code: 'WRONG_TYPE',
+      message: `gate ${gate.id} is a ${gate.type} gate; only ${type} gates are decided by a person`,
+    });
+  if (gate.status !== 'open')
+    throw new GateError({ code: 'CLOSED', message: describeClosed(gate) });
+  const approvers = gate.spec.approvers;
+  if (Array.isArray(approvers) && !approvers.includes(by))
+    throw new GateError({
+      code: 'NOT_ALLOWED',
+      message: `${by} may not decide gate ${gate.id}; its approvers are ${approvers.join(', ')}`,
+    });
+  const result: HumanGateResult = {
+    decision,
+    by,
+    at,
+    ...(comment === undefined ? {} : { comment }),
+  };
+  return decision === 'rejected'
+    ? { result, failure: `rejected by ${by}${comment ? `: ${comment}` : ''}` }
+    : { result };
 }
 
 /**
@@ -137,34 +185,10 @@ export function humanGate(options: HumanGateOptions = {}): HumanGateEvaluator {
     gateId: string,
     input: HumanDecisionInput,
   ): Promise<Gate> {
-    const { by, comment } = checkDecision(input);
     const { host, gate } = await find(gateId);
-    if (gate.type !== type)
-      throw new GateError({
-        code: 'WRONG_TYPE',
-        message: `gate ${gateId} is a ${gate.type} gate; only ${type} gates are decided by a person`,
-      });
-    if (gate.status !== 'open')
-      throw new GateError({ code: 'CLOSED', message: describeClosed(gate) });
-    const approvers = gate.spec.approvers;
-    if (Array.isArray(approvers) && !approvers.includes(by))
-      throw new GateError({
-        code: 'NOT_ALLOWED',
-        message: `${by} may not decide gate ${gateId}; its approvers are ${approvers.join(', ')}`,
-      });
-    const result: HumanGateResult = {
-      decision,
-      by,
-      at: host.clock.now(),
-      ...(comment === undefined ? {} : { comment }),
-    };
+    const outcome = humanOutcome(gate, decision, input, host.clock.now(), type);
     try {
-      return await host.close(gateId, {
-        result,
-        ...(decision === 'rejected'
-          ? { failure: `rejected by ${by}${comment ? `: ${comment}` : ''}` }
-          : {}),
-      });
+      return await host.close(gateId, outcome);
     } catch (error) {
       // Two people deciding at once: the store lets one close it; the other hears who won.
       if (error instanceof StoreError && error.code === 'INVALID_TRANSITION') {

@@ -394,12 +394,7 @@ export class Town {
     const host: GateHost = {
       clock: this.clock,
       get: (id) => this.model.gates.get(id),
-      close: async (id, outcome) => {
-        const gate = await this.model.gates.require(id);
-        const closed = await closeGate(this.ctx, gate, outcome);
-        this.wake();
-        return closed;
-      },
+      close: (id, outcome) => this.gates.resolve(id, outcome.result, outcome),
     };
     for (const evaluator of this.ctx.evaluators.values()) {
       if (typeof evaluator.attach !== 'function') continue;
