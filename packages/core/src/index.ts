@@ -144,6 +144,7 @@ export type {
   TownEvent,
   TownEventBus,
   TownEventMap,
+  TownHealth,
   TownOptions,
   TownStatus,
   TownTimings,

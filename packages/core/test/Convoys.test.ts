@@ -11,6 +11,7 @@ import {
 } from './modelHelpers';
 
 const HOUR = 3_600_000;
+const THREE = [{ name: 'one' }, { name: 'two' }, { name: 'three' }];
 
 /** A town with open beads `a`, `b`, `c` (no rig). */
 async function town(): Promise<TestTown> {
@@ -31,8 +32,10 @@ describe('Convoys', () => {
         id: convoy.id,
         title: 'release 1',
         beadIds: ['a', 'b', 'c'],
+        moleculeIds: [],
         status: 'open',
         openCount: 2,
+        openMolecules: 0,
         createdAt: T0 + 10,
         lastProgressAt: T0 + 10,
       });
@@ -55,12 +58,9 @@ describe('Convoys', () => {
 
     it('refuses an empty bead list, a bead listed twice and an empty title', async () => {
       const t = await town();
-      await expectInvalid(
-        t,
-        () => t.model.convoys.create({ title: 'x', beadIds: [] }),
-        'convoy.beadIds',
-        { message: 'must be a non-empty array of bead ids' },
-      );
+      await expectInvalid(t, () => t.model.convoys.create({ title: 'x', beadIds: [] }), 'convoy', {
+        message: 'must track at least one bead (beadIds) or molecule (moleculeIds)',
+      });
       await expectInvalid(
         t,
         () => t.model.convoys.create({ title: 'x', beadIds: ['a', 'b', 'a'] }),
@@ -312,7 +312,7 @@ describe('Convoys', () => {
         t,
         () => t.model.convoys.close(convoy.id),
         'INVALID_TRANSITION',
-        `convoy ${convoy.id} still has 1 open bead(s); pass force to close it anyway`,
+        `convoy ${convoy.id} still has 1 open bead(s) and 0 unfinished molecule(s); pass force to close it anyway`,
       );
       t.clock.advanceSync(10);
       const forced = await t.model.convoys.close(convoy.id, { force: true });
@@ -335,6 +335,120 @@ describe('Convoys', () => {
       const t = await town();
       await expectRefused(t, () => t.model.convoys.close('cv-missing'), 'NOT_FOUND');
       expect(await t.model.convoys.get('cv-missing')).toBeUndefined();
+    });
+  });
+
+  describe('molecules', () => {
+    /** A workflow: `build`, then `deploy` behind a timer gate. */
+    const GATED = [
+      { name: 'build' },
+      { name: 'deploy', gate: { type: 'timer', spec: { durationMs: 60_000 } } },
+    ];
+
+    it('stays open while a tracked molecule waits on a gate, and closes once it finished', async () => {
+      const { model } = await town();
+      const mol = await model.molecules.create({ name: 'release', steps: GATED });
+      const convoy = await model.convoys.create({ title: 'ship it', moleculeIds: [mol.id] });
+      expect(convoy).toMatchObject({ beadIds: [], moleculeIds: [mol.id], openMolecules: 1 });
+      expect(ids(await model.convoys.byMolecule(mol.id))).toEqual([convoy.id]);
+      const run = await model.molecules.dispatch(mol.id, { by: 'deacon' });
+      const waiting = await model.molecules.completeStep(mol.id, { step: 0, epoch: run.epoch });
+      expect(waiting.status).toBe('waiting');
+      // Waiting on its gate: not finished, so the convoy is not either.
+      expect(await model.convoys.closeFinished()).toEqual([]);
+      await model.gates.close(waiting.waitingOn as string, { ok: true });
+      expect(await model.convoys.closeFinished()).toEqual([]);
+      const again = await model.molecules.dispatch(mol.id, { by: 'deacon' });
+      await model.molecules.completeStep(mol.id, { step: 1, epoch: again.epoch });
+      expect(ids(await model.convoys.closeFinished())).toEqual([convoy.id]);
+    });
+
+    it('a bead that is a molecule step brings its molecule: done bead, gate still open, convoy open', async () => {
+      const { model } = await town();
+      const mol = await model.molecules.create({ name: 'release', steps: GATED });
+      await model.beads.create({
+        id: 'step0',
+        title: 'build',
+        labels: ['molecule-step'],
+        metadata: { molecule: mol.id, step: 0, epoch: 1 },
+      });
+      const convoy = await model.convoys.create({ title: 'build and ship', beadIds: ['step0'] });
+      expect(convoy).toMatchObject({ moleculeIds: [mol.id], openCount: 1, openMolecules: 1 });
+      const run = await model.molecules.dispatch(mol.id, { by: 'deacon' });
+      await model.beads.setStatus('step0', 'done');
+      await model.molecules.completeStep(mol.id, { step: 0, epoch: run.epoch });
+      // The bead is done, but the work it started waits on a gate.
+      expect(await model.convoys.closeFinished()).toEqual([]);
+      expect((await model.convoys.require(convoy.id)).openCount).toBe(0);
+    });
+
+    it('a failed molecule is finished; progress of a molecule is the convoy progress', async () => {
+      const { model, clock } = await town();
+      const mol = await model.molecules.create({ name: 'release', steps: THREE });
+      const convoy = await model.convoys.create({
+        title: 'x',
+        beadIds: ['a'],
+        moleculeIds: [mol.id],
+      });
+      const run = await model.molecules.dispatch(mol.id, { by: 'deacon' });
+      clock.advanceSync(HOUR);
+      await model.molecules.completeStep(mol.id, { step: 0, epoch: run.epoch });
+      expect((await model.convoys.require(convoy.id)).lastProgressAt).toBe(T0 + HOUR);
+      await model.molecules.fail(mol.id, { epoch: run.epoch, reason: 'tests broke' });
+      await model.beads.setStatus('a', 'done');
+      expect(ids(await model.convoys.closeFinished())).toEqual([convoy.id]);
+    });
+
+    it('adding an unfinished molecule reopens a closed convoy; a finished one does not', async () => {
+      const { model } = await town();
+      const convoy = await model.convoys.create({ title: 'x', beadIds: ['c'] });
+      await model.beads.setStatus('c', 'done');
+      await model.convoys.closeFinished();
+      const finished = await model.molecules.create({ name: 'm', steps: [{ name: 'one' }] });
+      const run = await model.molecules.dispatch(finished.id, { by: 'deacon' });
+      await model.molecules.completeStep(finished.id, { step: 0, epoch: run.epoch });
+      const same = await model.convoys.add(convoy.id, [], { moleculeIds: [finished.id] });
+      expect(same).toMatchObject({ status: 'closed', openMolecules: 0 });
+      const live = await model.molecules.create({ name: 'm', steps: [{ name: 'one' }] });
+      const reopened = await model.convoys.add(convoy.id, [], { moleculeIds: [live.id] });
+      expect(reopened).toMatchObject({ status: 'open', openMolecules: 1 });
+      expect(reopened.moleculeIds).toEqual([finished.id, live.id]);
+    });
+
+    it('refuses an unknown molecule, one listed twice and one tracked already, writing nothing', async () => {
+      const t = await town();
+      await expectRefused(
+        t,
+        () => t.model.convoys.create({ title: 'x', moleculeIds: ['mol-missing'] }),
+        'NOT_FOUND',
+        'unknown molecule "mol-missing"',
+      );
+      const mol = await t.model.molecules.create({ name: 'm', steps: THREE });
+      await expectInvalid(
+        t,
+        () => t.model.convoys.create({ title: 'x', moleculeIds: [mol.id, mol.id] }),
+        'convoy.moleculeIds[1]',
+        { message: `molecule ${mol.id} is listed twice` },
+      );
+      await expectInvalid(
+        t,
+        () => t.model.convoys.create({ title: 'x', moleculeIds: 'm' as never }),
+        'convoy.moleculeIds',
+        { message: 'must be an array of molecule ids; got' },
+      );
+      const convoy = await t.model.convoys.create({ title: 'x', moleculeIds: [mol.id] });
+      await expectRefused(
+        t,
+        () => t.model.convoys.add(convoy.id, [], { moleculeIds: [mol.id] }),
+        'DUPLICATE_ID',
+        `molecule ${mol.id} is already tracked by this convoy`,
+      );
+      await expectRefused(
+        t,
+        () => t.model.convoys.close(convoy.id),
+        'INVALID_TRANSITION',
+        `convoy ${convoy.id} still has 0 open bead(s) and 1 unfinished molecule(s)`,
+      );
     });
   });
 });

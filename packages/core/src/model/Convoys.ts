@@ -1,8 +1,8 @@
 import { StoreError } from '../errors';
-import { fail } from '../internal/validate';
+import { describe, fail } from '../internal/validate';
 import type { StoreTx } from '../store/Store';
 import { badTransition, type Ctx, checkText, load, newId } from './env';
-import type { Bead, Convoy } from './types';
+import type { Bead, Convoy, Molecule } from './types';
 
 const COLLECTION = 'convoys';
 
@@ -32,22 +32,95 @@ export async function onBeadStatusChanged(
   }
 }
 
-function checkBeadIds(value: unknown, path: string): string[] {
-  if (!Array.isArray(value) || value.length === 0)
-    fail('INVALID_OPTION', path, 'must be a non-empty array of bead ids');
+/**
+ * Keeps convoys in step with a tracked molecule's change, in the caller's transaction: every
+ * step is progress; a molecule that finished (done or failed) lowers the count of open molecules.
+ * A finished molecule never runs again, so it never reopens a convoy.
+ */
+export async function onMoleculeChanged(
+  tx: StoreTx,
+  now: number,
+  moleculeId: string,
+  finished: boolean,
+): Promise<void> {
+  for (const convoy of await tx.find<Convoy>(COLLECTION, 'byMolecule', { prefix: [moleculeId] })) {
+    await tx.update(COLLECTION, {
+      ...convoy,
+      openMolecules: (convoy.openMolecules ?? 0) - (finished ? 1 : 0),
+      lastProgressAt: now,
+    });
+  }
+}
+
+/** Whether a molecule has finished: done or failed (a squashed one is gone, and was finished). */
+function moleculeFinished(molecule: Molecule | undefined): boolean {
+  return molecule === undefined || molecule.status === 'done' || molecule.status === 'failed';
+}
+
+function checkIds(value: unknown, path: string, what: string, required: boolean): string[] {
+  if (value === undefined && !required) return [];
+  if (!Array.isArray(value) || (required && value.length === 0))
+    fail(
+      'INVALID_OPTION',
+      path,
+      `must be ${required ? 'a non-empty' : 'an'} array of ${what} ids; got ${describe(value)}`,
+    );
   const ids = value.map((id, i) => checkText(id, `${path}[${i}]`, 200));
   const seen = new Set<string>();
   for (const [i, id] of ids.entries()) {
-    if (seen.has(id)) fail('INVALID_OPTION', `${path}[${i}]`, `bead ${id} is listed twice`);
+    if (seen.has(id)) fail('INVALID_OPTION', `${path}[${i}]`, `${what} ${id} is listed twice`);
     seen.add(id);
   }
   return ids;
 }
 
+function checkBeadIds(value: unknown, path: string): string[] {
+  return checkIds(value, path, 'bead', true);
+}
+
 /**
- * Convoys: groups of beads, across rigs, tracked to completion. A convoy is finished when every
- * tracked bead is terminal; a patrol closes finished convoys with {@link Convoys.closeFinished}.
- * A closed convoy reopens as soon as a tracked bead reopens or a live bead is added.
+ * The molecules a convoy takes on with these beads and molecules: the named ones (which must
+ * exist), and the molecule of each bead that is one of its steps, when that molecule still
+ * exists. Those already tracked are left out. Returns them with how many are unfinished.
+ */
+async function moleculesToTrack(
+  tx: StoreTx,
+  beads: readonly Bead[],
+  named: readonly string[],
+  tracked: ReadonlySet<string>,
+): Promise<{ ids: string[]; open: number }> {
+  const ids: string[] = [];
+  let open = 0;
+  const take = (id: string, molecule: Molecule | undefined) => {
+    if (tracked.has(id) || ids.includes(id)) return;
+    ids.push(id);
+    if (!moleculeFinished(molecule)) open++;
+  };
+  for (const id of named) {
+    const molecule = await load<Molecule>(tx, 'molecules', 'molecule', id);
+    if (tracked.has(id))
+      throw new StoreError({
+        code: 'DUPLICATE_ID',
+        message: `molecule ${id} is already tracked by this convoy`,
+      });
+    take(id, molecule);
+  }
+  for (const bead of beads) {
+    const id = bead.metadata.molecule;
+    if (typeof id !== 'string' || !bead.labels.includes('molecule-step')) continue;
+    const molecule = await tx.get<Molecule>('molecules', id);
+    if (molecule) take(id, molecule);
+  }
+  return { ids, open };
+}
+
+/**
+ * Convoys: groups of beads and workflows, across rigs, tracked to completion. A convoy is
+ * finished when every tracked bead is terminal and every tracked molecule has finished (a
+ * molecule waiting on a gate has not: the convoy stays open until the gate resolves and the
+ * workflow ends); a patrol closes finished convoys with {@link Convoys.closeFinished}. A bead
+ * that is a molecule's step brings its molecule along. A closed convoy reopens as soon as a
+ * tracked bead reopens or live work is added.
  */
 export class Convoys {
   /** @internal */
@@ -56,23 +129,46 @@ export class Convoys {
     private readonly isTerminal: (status: string) => boolean,
   ) {}
 
-  /** Creates an open convoy tracking existing beads. */
-  async create(input: { title: string; beadIds: readonly string[] }): Promise<Convoy> {
+  /**
+   * Creates an open convoy tracking existing beads and molecules (at least one of either).
+   *
+   * @example
+   * ```ts
+   * await model.convoys.create({ title: 'release 2.1', beadIds: [a.id], moleculeIds: [deploy.id] });
+   * ```
+   */
+  async create(input: {
+    title: string;
+    beadIds?: readonly string[];
+    moleculeIds?: readonly string[];
+  }): Promise<Convoy> {
     const title = checkText(input?.title, 'convoy.title', 500);
-    const beadIds = checkBeadIds(input?.beadIds, 'convoy.beadIds');
+    const beadIds = checkIds(input?.beadIds, 'convoy.beadIds', 'bead', false);
+    const named = checkIds(input?.moleculeIds, 'convoy.moleculeIds', 'molecule', false);
+    if (beadIds.length + named.length === 0)
+      fail(
+        'INVALID_OPTION',
+        'convoy',
+        'must track at least one bead (beadIds) or molecule (moleculeIds)',
+      );
     return this.ctx.run(async (tx) => {
       let openCount = 0;
+      const beads: Bead[] = [];
       for (const id of beadIds) {
         const bead = await load<Bead>(tx, 'beads', 'bead', id);
+        beads.push(bead);
         if (!this.isTerminal(bead.status)) openCount++;
       }
+      const molecules = await moleculesToTrack(tx, beads, named, new Set());
       const now = this.ctx.now();
       const convoy: Convoy = {
         id: newId('cv'),
         title,
         beadIds,
+        moleculeIds: molecules.ids,
         status: 'open',
         openCount,
+        openMolecules: molecules.open,
         createdAt: now,
         lastProgressAt: now,
       };
@@ -81,12 +177,20 @@ export class Convoys {
     });
   }
 
-  /** Tracks more beads; a closed convoy reopens if any of them is not terminal. */
-  async add(id: string, beadIds: readonly string[]): Promise<Convoy> {
-    const ids = checkBeadIds(beadIds, 'beadIds');
+  /**
+   * Tracks more beads (and molecules); a closed convoy reopens if any of them is not finished.
+   */
+  async add(
+    id: string,
+    beadIds: readonly string[],
+    options: { moleculeIds?: readonly string[] } = {},
+  ): Promise<Convoy> {
+    const named = checkIds(options?.moleculeIds, 'options.moleculeIds', 'molecule', false);
+    const ids = named.length > 0 && beadIds?.length === 0 ? [] : checkBeadIds(beadIds, 'beadIds');
     return this.ctx.run(async (tx) => {
       const convoy = await load<Convoy>(tx, COLLECTION, 'convoy', id);
       let added = 0;
+      const beads: Bead[] = [];
       for (const beadId of ids) {
         if (convoy.beadIds.includes(beadId)) {
           throw new StoreError({
@@ -95,15 +199,19 @@ export class Convoys {
           });
         }
         const bead = await load<Bead>(tx, 'beads', 'bead', beadId);
+        beads.push(bead);
         if (!this.isTerminal(bead.status)) added++;
       }
+      const molecules = await moleculesToTrack(tx, beads, named, new Set(convoy.moleculeIds ?? []));
       const now = this.ctx.now();
-      const reopen = convoy.status === 'closed' && added > 0;
+      const reopen = convoy.status === 'closed' && added + molecules.open > 0;
       const { closedAt: _closedAt, ...rest } = convoy;
       const next: Convoy = {
         ...(reopen ? rest : convoy),
         beadIds: [...convoy.beadIds, ...ids],
+        moleculeIds: [...(convoy.moleculeIds ?? []), ...molecules.ids],
         openCount: convoy.openCount + added,
+        openMolecules: (convoy.openMolecules ?? 0) + molecules.open,
         lastProgressAt: now,
         ...(reopen ? { status: 'open' as const, reopenedAt: now } : {}),
       };
@@ -139,6 +247,13 @@ export class Convoys {
     );
   }
 
+  /** The convoys tracking a molecule. */
+  async byMolecule(moleculeId: string): Promise<Convoy[]> {
+    return this.ctx.run((tx) =>
+      tx.find<Convoy>(COLLECTION, 'byMolecule', { prefix: [moleculeId] }),
+    );
+  }
+
   /** The convoys tracking a bead. */
   async byBead(beadId: string): Promise<Convoy[]> {
     return this.ctx.run((tx) => tx.find<Convoy>(COLLECTION, 'byBead', { prefix: [beadId] }));
@@ -163,9 +278,10 @@ export class Convoys {
     return this.ctx.run(async (tx) => {
       const convoy = await load<Convoy>(tx, COLLECTION, 'convoy', id);
       if (convoy.status === 'closed') return convoy;
-      if (convoy.openCount > 0 && options.force !== true) {
+      const molecules = convoy.openMolecules ?? 0;
+      if ((convoy.openCount > 0 || molecules > 0) && options.force !== true) {
         throw badTransition(
-          `convoy ${id} still has ${convoy.openCount} open bead(s); pass force to close it anyway`,
+          `convoy ${id} still has ${convoy.openCount} open bead(s) and ${molecules} unfinished molecule(s); pass force to close it anyway`,
         );
       }
       const next: Convoy = { ...convoy, status: 'closed', closedAt: this.ctx.now() };

@@ -2,7 +2,7 @@ import { StoreError } from '../errors';
 import { describe, fail, rejectUnknownKeys, requireObject, withPath } from '../internal/validate';
 import { toFrozenJson } from '../store/json';
 import type { JsonObject, JsonValue, StoreTx } from '../store/Store';
-import { limited } from './Convoys';
+import { limited, onMoleculeChanged } from './Convoys';
 import {
   type Ctx,
   checkJsonObject,
@@ -201,6 +201,7 @@ export class Molecules {
       const recorded: Molecule = { ...molecule, completed: [...molecule.completed, done] };
       const next = await enterStep(tx, this.ctx.env, now, recorded, molecule.cursor + 1, 'running');
       await tx.update(COLLECTION, next);
+      await onMoleculeChanged(tx, now, id, next.status === 'done');
       return next;
     });
   }
@@ -217,6 +218,7 @@ export class Molecules {
         updatedAt: this.ctx.now(),
       };
       await tx.update(COLLECTION, next);
+      await onMoleculeChanged(tx, next.updatedAt, id, true);
       return next;
     });
   }

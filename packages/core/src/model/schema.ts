@@ -24,7 +24,8 @@ export const NEVER = Number.MAX_SAFE_INTEGER;
  */
 export const townSchema: StoreSchema = {
   name: 'belfry.town',
-  version: 1,
+  // 2: convoys track molecules (the `finished` index counts them; `byMolecule`).
+  version: 2,
   collections: {
     rigs: {
       indexes: {
@@ -69,13 +70,18 @@ export const townSchema: StoreSchema = {
     convoys: {
       indexes: {
         open: (c: Convoy) => (c.status === 'open' ? one(c.createdAt) : none),
-        // Open convoys whose tracked beads are all terminal: the ones a patrol closes.
+        // Open convoys whose tracked beads are all terminal and whose tracked molecules have all
+        // finished: the ones a patrol closes.
         finished: (c: Convoy) =>
-          c.status === 'open' && c.openCount === 0 && c.beadIds.length > 0
+          c.status === 'open' &&
+          c.openCount === 0 &&
+          (c.openMolecules ?? 0) === 0 &&
+          c.beadIds.length + (c.moleculeIds?.length ?? 0) > 0
             ? one(c.createdAt)
             : none,
         openByProgress: (c: Convoy) => (c.status === 'open' ? one(c.lastProgressAt) : none),
         byBead: (c: Convoy) => c.beadIds.map((id) => [id] as IndexKey),
+        byMolecule: (c: Convoy) => (c.moleculeIds ?? []).map((id) => [id] as IndexKey),
       },
     },
     warrants: {

@@ -132,14 +132,26 @@ export interface Molecule {
   readonly failure?: string;
 }
 
-/** A group of beads, possibly across rigs, tracked to completion. */
+/**
+ * A group of beads (and workflows), possibly across rigs, tracked to completion. It closes once
+ * every tracked bead is terminal and every tracked molecule is finished (done or failed): a
+ * molecule waiting on a gate keeps its convoy open until the gate resolves and the workflow ends.
+ */
 export interface Convoy {
   readonly id: string;
   readonly title: string;
   readonly beadIds: readonly string[];
+  /**
+   * The molecules it tracks: named at creation, and the molecule of every tracked bead that is a
+   * molecule's step (the work that leads to a gate). Absent on convoys stored before molecules
+   * could be tracked (none).
+   */
+  readonly moleculeIds?: readonly string[];
   readonly status: 'open' | 'closed';
   /** How many tracked beads are not terminal. */
   readonly openCount: number;
+  /** How many tracked molecules are not finished (done or failed). @defaultValue 0 when absent */
+  readonly openMolecules?: number;
   readonly createdAt: number;
   readonly closedAt?: number;
   readonly reopenedAt?: number;

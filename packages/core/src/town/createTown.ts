@@ -613,8 +613,12 @@ export class Town {
 
   /** Convoys: create and status. */
   readonly convoys = {
-    create: (input: { title: string; beadIds: readonly string[] }): Promise<Convoy> =>
-      this.model.convoys.create(input),
+    /** A convoy of beads and molecules (at least one); see {@link Convoys.create}. */
+    create: (input: {
+      title: string;
+      beadIds?: readonly string[];
+      moleculeIds?: readonly string[];
+    }): Promise<Convoy> => this.model.convoys.create(input),
     status: (id: string): Promise<Convoy> => this.model.convoys.require(id),
   };
 

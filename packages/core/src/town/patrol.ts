@@ -20,7 +20,7 @@ import {
   type TownContext,
   withDeadline,
 } from './context';
-import type { Assessment, PatrolSummary, Situation } from './types';
+import type { Assessment, PatrolSummary, Situation, TownHealth } from './types';
 import { witnessId, witnessSpec } from './witness';
 
 // biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
@@ -706,10 +706,54 @@ const STEPS: Record<
       steps,
     };
     const resolved = await reviewIncidents(ctx, results);
-    await ctx.tellMayor({ kind: 'summary', at: ctx.clock.now(), patrol });
-    return { sent: true, resolved };
+    const health = await readHealth(ctx);
+    await ctx.tellMayor({ kind: 'summary', at: ctx.clock.now(), patrol: { ...patrol, health } });
+    return { sent: true, resolved, health: health as unknown as JsonObject };
   },
 };
+
+/** How many unhealthy agents a rig's health names. */
+const TROUBLE_LISTED = 20;
+
+/**
+ * The town's health for the Mayor's summary: each rig's hooked agents, healthy or not by their
+ * session (from the town's shared reading), and the open incidents by severity.
+ */
+async function readHealth(ctx: TownContext): Promise<TownHealth> {
+  const health: TownHealth = {
+    healthy: 0,
+    unhealthy: 0,
+    rigs: [],
+    incidents: { open: 0, info: 0, low: 0, medium: 0, high: 0, critical: 0 },
+  };
+  for (const rig of await ctx.model.rigs.list()) {
+    const entry: TownHealth['rigs'][number] = {
+      rig: rig.id,
+      state: rig.state,
+      healthy: 0,
+      unhealthy: 0,
+      trouble: [],
+    };
+    for (const hook of await ctx.model.hooks.list({ rig: rig.id })) {
+      const status = await ctx.sessions.status(sessionName(rig.id, polecatName(hook.id)));
+      if (ctx.healthy(status)) {
+        entry.healthy++;
+        continue;
+      }
+      entry.unhealthy++;
+      if (entry.trouble.length < TROUBLE_LISTED)
+        entry.trouble.push({ agent: hook.id, session: status.state });
+    }
+    health.healthy += entry.healthy;
+    health.unhealthy += entry.unhealthy;
+    health.rigs.push(entry);
+  }
+  for (const report of await ctx.model.reports.open()) {
+    health.incidents.open++;
+    health.incidents[report.severity]++;
+  }
+  return health;
+}
 
 function count(value: unknown): number {
   return Array.isArray(value) ? value.length : typeof value === 'number' ? value : 0;
@@ -727,6 +771,7 @@ export function describePatrol(steps: JsonObject): string {
   const l = get('lifecycle');
   const c = get('convoys');
   const r = get('report');
+  const h = r.health as Record<string, unknown> | undefined;
   return [
     `Patrol: witnesses ${count(w.started)} started, ${count(w.stopped)} stopped, ${count(w.triaged)} triaged`,
     `gates ${count(g.evaluated)} evaluated, ${count(g.closed)} closed, ${count(g.escalated)} escalated, ${count(g.overdue)} overdue, ${count(g.failed)} evaluators failed`,
@@ -734,6 +779,12 @@ export function describePatrol(steps: JsonObject): string {
     `dispatched ${count(get('dispatch').dispatched)}`,
     `convoys ${count(c.closed)} closed, ${count(c.stalled)} stalled`,
     `incidents resolved ${count(r.resolved)}`,
+    ...(h === undefined
+      ? []
+      : [
+          `agents ${count(h.healthy)} healthy, ${count(h.unhealthy)} unhealthy`,
+          `${count((h.incidents as Record<string, unknown> | undefined)?.open)} open incidents`,
+        ]),
   ].join('; ');
 }
 
@@ -774,7 +825,14 @@ export async function runPatrol(ctx: TownContext, system: System): Promise<void>
     startedAt,
     ...steps
   } = results as { molecule: string; startedAt: number } & JsonObject;
-  const summary: PatrolSummary = { moleculeId: id, startedAt, finishedAt: ctx.clock.now(), steps };
+  const health = (steps.report as { health?: TownHealth } | null | undefined)?.health;
+  const summary: PatrolSummary = {
+    moleculeId: id,
+    startedAt,
+    finishedAt: ctx.clock.now(),
+    steps,
+    ...(health === undefined ? {} : { health }),
+  };
   const digest = await model.molecules.squash(molecule.id, { summary: describePatrol(steps) });
   // Digests are the patrol's audit trail; without a bound a daemon's store would grow by one
   // every few minutes for as long as it runs.

@@ -3,7 +3,7 @@ import type { Clock } from '../Clock';
 import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
 import type { SupervisorEventBus } from '../events';
 import type { GateEvaluator } from '../gate/GateEvaluator';
-import type { Bead, Polecat, Report, RigState } from '../model/types';
+import type { Bead, Polecat, Report, RigState, Severity } from '../model/types';
 import type { JsonObject, Store } from '../store/Store';
 
 /** Every timing of the town, in ms on its clock. See docs/town.md for what each one does. */
@@ -76,12 +76,33 @@ export type MayorMessage =
   | { kind: 'summary'; at: number; patrol: PatrolSummary }
   | { kind: 'report'; at: number; report: Report };
 
-/** A patrol's summary (its steps' results). */
+/** A patrol's summary: its steps' results and the town's health at its end. */
 export interface PatrolSummary {
   moleculeId: string;
   startedAt: number;
   finishedAt: number;
   steps: JsonObject;
+  /** The town's health as the report step read it (absent only on a patrol resumed from before it was kept). */
+  health?: TownHealth;
+}
+
+/**
+ * The town's health at the end of a patrol, for the Mayor: per rig, the agents with work on
+ * their hook whose session is healthy (running, and active or within its spawn grace) or not
+ * (hung, exited, missing); and the open incidents by severity.
+ */
+export interface TownHealth {
+  healthy: number;
+  unhealthy: number;
+  rigs: Array<{
+    rig: string;
+    state: RigState;
+    healthy: number;
+    unhealthy: number;
+    /** The unhealthy agents (at most 20) with their session's state. */
+    trouble: Array<{ agent: string; session: 'running' | 'exited' | 'missing' }>;
+  }>;
+  incidents: { open: number } & Record<Severity, number>;
 }
 
 /** A user poller: the Daemon runs it every `intervalMs`, once per operational rig if `perRig`. */

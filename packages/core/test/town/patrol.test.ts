@@ -9,6 +9,7 @@ import {
   stepsOf,
   TIMINGS,
   timerEvaluator,
+  until,
   waitFor,
 } from './helpers';
 
@@ -67,7 +68,7 @@ describe('the patrol', () => {
       expect(digest.status).toBe('done');
       // One short line, as the seed's squash summary; the step results are on it as `steps`.
       expect(digest.metadata.summary).toBe(
-        `Patrol: witnesses ${patrol === finished[0] ? 1 : 0} started, 0 stopped, 0 triaged; gates 0 evaluated, 0 closed, 0 escalated, 0 overdue, 0 evaluators failed; lifecycle 0 done, 0 failed; dispatched 0; convoys 0 closed, 0 stalled; incidents resolved 0`,
+        `Patrol: witnesses ${patrol === finished[0] ? 1 : 0} started, 0 stopped, 0 triaged; gates 0 evaluated, 0 closed, 0 escalated, 0 overdue, 0 evaluators failed; lifecycle 0 done, 0 failed; dispatched 0; convoys 0 closed, 0 stalled; incidents resolved 0; agents 0 healthy, 0 unhealthy; 0 open incidents`,
       );
       expect((digest.metadata.steps as Array<{ name: string }>).map((s) => s.name)).toEqual(
         ALL_STEPS,
@@ -84,6 +85,48 @@ describe('the patrol', () => {
         dispatch: { dispatched: [] },
       });
     }
+    await t.stop();
+  });
+
+  it("the Mayor's summary is one of town health: healthy and unhealthy agents per rig, open incidents", async () => {
+    const sink = mayorSink();
+    const t = await createTestTown({ rigs: ['api', 'web'], timings: TIMINGS, mayor: sink.mayor });
+    const a = await t.work('fix the login bug', 'api');
+    const b = await t.work('add a page', 'web');
+    const c = await t.work('tune the cache', 'web');
+    await waitFor(t, 'polecat.spawned', { where: (e) => e.beadId === c.beadId });
+    // The web rig is parked (nothing is respawned there), then one of its agents crashes.
+    await until(t, t.town.rigs.park('web'));
+    t.crash(b.agent);
+    await t.model.reports.file({
+      incidentKey: 'test:one',
+      severity: 'high',
+      title: 'an open incident',
+      source: 'test',
+    });
+    const from = sink.summaries().length;
+    await t.next('patrol.finished');
+    const summary = sink.summaries().slice(from).at(-1);
+    expect(summary?.health).toMatchObject({
+      healthy: 2,
+      unhealthy: 1,
+      rigs: [
+        { rig: 'api', state: 'operational', healthy: 1, unhealthy: 0, trouble: [] },
+        {
+          rig: 'web',
+          state: 'parked',
+          healthy: 1,
+          unhealthy: 1,
+          trouble: [{ agent: b.agent, session: 'exited' }],
+        },
+      ],
+    });
+    expect(summary?.health?.incidents).toMatchObject({ open: 1, high: 1, critical: 0 });
+    const finished = eventsOf(t, 'patrol.finished').at(-1);
+    expect(finished?.summary.health).toEqual(summary?.health);
+    const digest = await t.model.beads.require(finished?.digestBeadId as string);
+    expect(digest.metadata.summary).toContain('agents 2 healthy, 1 unhealthy; 1 open incidents');
+    expect(a.agent).toBe('api/toast');
     await t.stop();
   });
 
