@@ -1,7 +1,7 @@
 import { StoreError } from '../errors';
 import { fail } from '../internal/validate';
 import type { StoreTx } from '../store/Store';
-import { badTransition, type Ctx, checkText, load, newId } from './env';
+import { badTransition, type Ctx, checkText, load } from './env';
 import type { Bead, Convoy } from './types';
 
 const COLLECTION = 'convoys';
@@ -68,7 +68,7 @@ export class Convoys {
       }
       const now = this.ctx.now();
       const convoy: Convoy = {
-        id: newId('cv'),
+        id: this.ctx.env.newId('cv'),
         title,
         beadIds,
         status: 'open',
