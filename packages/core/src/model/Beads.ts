@@ -9,7 +9,6 @@ import {
   checkName,
   checkText,
   load,
-  newId,
   type TownEnv,
 } from './env';
 import { requireRig } from './Rigs';
@@ -116,7 +115,7 @@ export class Beads {
       input.assignee === undefined ? undefined : checkName(input.assignee, 'bead.assignee');
     const labels = checkLabels(input.labels, 'bead.labels');
     const metadata = checkJsonObject(input.metadata, 'bead.metadata');
-    const id = input.id === undefined ? newId(env.beadPrefix) : checkName(input.id, 'bead.id');
+    const id = input.id === undefined ? env.newId(env.beadPrefix) : checkName(input.id, 'bead.id');
     return this.ctx.run(async (tx) => {
       if (input.rig !== undefined) await requireRig(tx, checkName(input.rig, 'bead.rig'));
       const now = this.ctx.now();

@@ -1,7 +1,7 @@
 import { StoreError } from '../errors';
 import { describe, fail } from '../internal/validate';
 import type { StoreTx } from '../store/Store';
-import { badTransition, type Ctx, checkText, load, newId } from './env';
+import { badTransition, type Ctx, checkText, load } from './env';
 import type { Bead, Convoy, Molecule } from './types';
 
 const COLLECTION = 'convoys';
@@ -162,7 +162,7 @@ export class Convoys {
       const molecules = await moleculesToTrack(tx, beads, named, new Set());
       const now = this.ctx.now();
       const convoy: Convoy = {
-        id: newId('cv'),
+        id: this.ctx.env.newId('cv'),
         title,
         beadIds,
         moleculeIds: molecules.ids,

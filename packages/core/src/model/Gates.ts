@@ -2,16 +2,7 @@ import { ConfigError } from '../errors';
 import { toFrozenJson } from '../store/json';
 import type { JsonObject, JsonValue, StoreTx } from '../store/Store';
 import { limited } from './Convoys';
-import {
-  badTransition,
-  type Ctx,
-  checkMs,
-  checkName,
-  checkText,
-  load,
-  newId,
-  type TownEnv,
-} from './env';
+import { badTransition, type Ctx, checkMs, checkName, checkText, load, type TownEnv } from './env';
 import { validateGateSpec } from './gateTypes';
 import { NEVER } from './schema';
 import type { Gate, GateEscalation, Molecule } from './types';
@@ -82,7 +73,7 @@ export async function insertGate(
         : now;
   const waiters = (input.waiters ?? []).map((w, i) => checkName(w, `gate.waiters[${i}]`));
   const gate: Gate = {
-    id: newId('gt'),
+    id: env.newId('gt'),
     type: gateType.type,
     spec,
     status: 'open',

@@ -3,16 +3,7 @@ import { describe, fail } from '../internal/validate';
 import { toFrozenJson } from '../store/json';
 import type { JsonObject, JsonValue, StoreTx } from '../store/Store';
 import { limited } from './Convoys';
-import {
-  type Ctx,
-  checkJsonObject,
-  checkMs,
-  checkName,
-  checkText,
-  load,
-  newId,
-  newToken,
-} from './env';
+import { type Ctx, checkJsonObject, checkMs, checkName, checkText, load } from './env';
 import type { LifecycleAction, LifecycleRequest } from './types';
 
 const COLLECTION = 'lifecycle';
@@ -62,7 +53,7 @@ export class Lifecycle {
     const requestedBy = checkName(input.requestedBy, 'request.requestedBy');
     return this.ctx.run(async (tx) => {
       const request: LifecycleRequest = {
-        id: newId('lc'),
+        id: this.ctx.env.newId('lc'),
         seq: await tx.nextSequence('lifecycle'),
         action,
         target,
@@ -106,7 +97,7 @@ export class Lifecycle {
       const claimed: LifecycleRequest = {
         ...candidate,
         status: 'claimed',
-        claim: { by: claimer, at: now, expiresAt: now + leaseMs, token: newToken() },
+        claim: { by: claimer, at: now, expiresAt: now + leaseMs, token: this.ctx.env.newToken() },
         attempts: candidate.attempts + 1,
       };
       await tx.update(COLLECTION, claimed);

@@ -10,7 +10,6 @@ import {
   checkName,
   checkText,
   load,
-  newId,
   type TownEnv,
 } from './env';
 import { insertGate } from './Gates';
@@ -127,7 +126,7 @@ export class Molecules {
       if (input.rig !== undefined) await requireRig(tx, checkName(input.rig, 'molecule.rig'));
       const now = this.ctx.now();
       const draft: Molecule = {
-        id: newId('mol'),
+        id: this.ctx.env.newId('mol'),
         name,
         steps,
         status: 'ready',
@@ -275,7 +274,7 @@ export class Molecules {
       const now = this.ctx.now();
       const status = [...env.terminal][0] as string;
       const digest: Bead = {
-        id: newId(env.beadPrefix),
+        id: env.newId(env.beadPrefix),
         title: `digest: ${molecule.name}`,
         status,
         ...(molecule.rig === undefined ? {} : { rig: molecule.rig }),

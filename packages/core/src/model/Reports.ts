@@ -2,7 +2,7 @@ import { oneOf } from '../internal/validate';
 import { toFrozenJson } from '../store/json';
 import type { JsonValue } from '../store/Store';
 import { limited } from './Convoys';
-import { type Ctx, checkName, checkText, newId } from './env';
+import { type Ctx, checkName, checkText } from './env';
 import type { Report, Severity } from './types';
 
 const COLLECTION = 'reports';
@@ -58,7 +58,7 @@ export class Reports {
         return { report: next, created: false };
       }
       const report: Report = {
-        id: newId('rp'),
+        id: this.ctx.env.newId('rp'),
         incidentKey,
         severity,
         title,

@@ -1,9 +1,10 @@
 import { type Clock, isClock, realClock } from '../Clock';
+import { checkRandom } from '../internal/random';
 import { describe, fail, rejectUnknownKeys, requireObject } from '../internal/validate';
 import type { Store, StoreTx } from '../store/Store';
 import { Beads, HOOKED } from './Beads';
 import { Convoys } from './Convoys';
-import { Ctx, type TownEnv } from './env';
+import { Ctx, idSource, type TownEnv } from './env';
 import { Gates } from './Gates';
 import { builtinGateTypes, GATE_TYPE_NAME, type GateType } from './gateTypes';
 import { Hooks } from './Hooks';
@@ -35,6 +36,7 @@ const OPTION_KEYS = [
   'terminalStatuses',
   'gateTypes',
   'beadPrefix',
+  'random',
 ] as const;
 const STATUS = /^[a-z][a-z0-9_]{0,31}$/;
 const PREFIX = /^[a-z][a-z0-9]{0,7}$/;
@@ -70,6 +72,13 @@ export interface TownModelOptions {
    * @defaultValue 'bd'
    */
   beadPrefix?: string;
+  /**
+   * The source of record ids and claim tokens: a function returning numbers uniform in [0, 1).
+   * Give a seeded one (`seededRandom` from `@belfry/testing`) to get the same ids on every run;
+   * the model checks each number it draws. Without it, ids are cryptographically random.
+   * @defaultValue crypto-random ids (nanoid)
+   */
+  random?: () => number;
 }
 
 function statusList(value: unknown, path: string, fallback: readonly string[]): string[] {
@@ -169,6 +178,7 @@ function checkEnv(options: TownModelOptions): TownEnv {
       `must be 1 to 8 lowercase letters and digits, starting with a letter; got ${describe(beadPrefix)}`,
     );
   }
+  const random = checkRandom(o.random, 'options.random');
   return {
     store,
     clock: (o.clock as Clock | undefined) ?? realClock,
@@ -176,6 +186,7 @@ function checkEnv(options: TownModelOptions): TownEnv {
     terminal: new Set(terminal),
     gateTypes,
     beadPrefix,
+    ...idSource(random),
   };
 }
 

@@ -1,5 +1,5 @@
 import { limited } from './Convoys';
-import { badTransition, type Ctx, checkName, checkText, load, newId } from './env';
+import { badTransition, type Ctx, checkName, checkText, load } from './env';
 import type { Warrant } from './types';
 
 const COLLECTION = 'warrants';
@@ -27,7 +27,7 @@ export class Warrants {
       )[0];
       if (existing) return { warrant: existing, created: false };
       const warrant: Warrant = {
-        id: newId('wr'),
+        id: this.ctx.env.newId('wr'),
         target,
         reason,
         filedBy,

@@ -6,11 +6,10 @@ import { toFrozenJson } from '../store/json';
 import type { JsonObject, Store, StoreTx } from '../store/Store';
 import type { GateType } from './gateTypes';
 
-const suffix = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 10);
-const tokenChars = customAlphabet(
-  '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ',
-  20,
-);
+const ID_CHARS = '0123456789abcdefghijklmnopqrstuvwxyz';
+const ID_LENGTH = 10;
+const TOKEN_CHARS = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const TOKEN_LENGTH = 20;
 
 /** Names (rigs, agents, targets): letters, digits, `_`, `-`, `.`, `/`, `:`, 1 to 100 characters. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_./:-]{0,99}$/;
@@ -23,6 +22,10 @@ export interface TownEnv {
   readonly terminal: ReadonlySet<string>;
   readonly gateTypes: ReadonlyMap<string, GateType>;
   readonly beadPrefix: string;
+  /** A new id: the prefix, a dash, ten characters of [0-9a-z]. */
+  newId(prefix: string): string;
+  /** A claim token: 20 characters of [0-9A-Za-z]. */
+  newToken(): string;
 }
 
 /**
@@ -44,14 +47,29 @@ export class Ctx {
   }
 }
 
-/** A new id: the prefix, a dash, ten characters of [0-9a-z]. */
-export function newId(prefix: string): string {
-  return `${prefix}-${suffix()}`;
-}
-
-/** A claim token: 20 random characters. */
-export function newToken(): string {
-  return tokenChars();
+/**
+ * A model's source of ids and claim tokens. Without `random` they are cryptographically random
+ * (nanoid); with it, each character is drawn from `random`, so a seeded source gives the same ids
+ * in the same order on every run. Each model has its own, so two towns in one process never share
+ * a sequence.
+ *
+ * @param random - numbers in [0, 1), already checked (see `checkRandom`).
+ */
+export function idSource(random: (() => number) | undefined): Pick<TownEnv, 'newId' | 'newToken'> {
+  if (random === undefined) {
+    const suffix = customAlphabet(ID_CHARS, ID_LENGTH);
+    const token = customAlphabet(TOKEN_CHARS, TOKEN_LENGTH);
+    return { newId: (prefix) => `${prefix}-${suffix()}`, newToken: () => token() };
+  }
+  const draw = (chars: string, length: number): string => {
+    let out = '';
+    for (let i = 0; i < length; i++) out += chars[Math.floor(random() * chars.length)];
+    return out;
+  };
+  return {
+    newId: (prefix) => `${prefix}-${draw(ID_CHARS, ID_LENGTH)}`,
+    newToken: () => draw(TOKEN_CHARS, TOKEN_LENGTH),
+  };
 }
 
 /** Checks a name used as an id or a reference. */

@@ -245,6 +245,8 @@ export interface TownContext {
   readonly sessions: SessionSurvey;
   /** Whether a session counts as healthy now: running, and active or still within its spawn grace. */
   healthy(status: SessionStatus): boolean;
+  /** The town's source of randomness (`TownOptions.random`, checked), e.g. for Boot's child ids. */
+  readonly random: () => number;
 }
 
 export function createContext(init: {
@@ -260,6 +262,7 @@ export function createContext(init: {
   prime: (context: AgentContext) => string;
   triage: TownContext['triage'];
   mayor: ((message: MayorMessage) => void | Promise<void>) | undefined;
+  random: () => number;
 }): TownContext {
   const { clock, events, timings } = init;
   const ctx: TownContext = {

@@ -5,6 +5,7 @@ import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
 import { StoreError, SupervisorError } from '../errors';
 import type { SupervisorEventBus } from '../events';
 import type { GateEvaluator, GateHost } from '../gate/GateEvaluator';
+import { checkRandom } from '../internal/random';
 import { describe, fail } from '../internal/validate';
 import type { CreateGateInput } from '../model/Gates';
 import { checkPolecatName } from '../model/Polecats';
@@ -72,6 +73,7 @@ const OPTION_KEYS = [
   'statuses',
   'terminalStatuses',
   'beadPrefix',
+  'random',
 ] as const;
 
 function checkOptions(options: TownOptions): TownTimings {
@@ -114,6 +116,7 @@ function checkOptions(options: TownOptions): TownTimings {
     if (options[key] !== undefined && typeof options[key] !== 'function')
       fail('INVALID_OPTION', `options.${key}`, `must be a function; got ${describe(options[key])}`);
   }
+  checkRandom(options.random, 'options.random');
   if (options.agent !== undefined) {
     if (!isObject(options.agent))
       fail(
@@ -261,6 +264,7 @@ export class Town {
   /** @param options - see {@link TownOptions}. @throws ConfigError for bad options. */
   constructor(options: TownOptions) {
     const timings = checkOptions(options);
+    const random = checkRandom(options.random, 'options.random');
     this.clock = options.clock ?? realClock;
     this.driver = options.driver;
     const evaluators = new Map<string, GateEvaluator>(
@@ -275,6 +279,7 @@ export class Town {
         ? {}
         : { terminalStatuses: options.terminalStatuses }),
       ...(options.beadPrefix === undefined ? {} : { beadPrefix: options.beadPrefix }),
+      ...(options.random === undefined ? {} : { random: options.random }),
     });
     this.events = new EventEmitter();
     this.supervision = new EventEmitter();
@@ -295,12 +300,15 @@ export class Town {
           `You are ${polecat.id}. Your hook holds bead ${bead.id}: ${bead.title}. Run it to completion, then report done.`),
       triage: options.triage ?? mechanicalTriage,
       mayor: options.mayor,
+      random: random ?? Math.random,
     });
     const ctx = this.ctx;
     this.root = createSupervisor({
       id: 'town',
       clock: this.clock,
       events: this.supervision,
+      // Every supervisor below inherits it: the backoff jitter of the Deacon, Witnesses, Polecats.
+      ...(options.random === undefined ? {} : { random: options.random }),
       // The Daemon never gives up: a failing Deacon is retried with growing backoff instead.
       maxRestarts: Number.MAX_SAFE_INTEGER,
       withinMs: 1,

@@ -103,7 +103,7 @@ async function runBoot(
   let assessment: Assessment;
   try {
     const info = await startChild(deaconRef(system), {
-      id: `boot-${ctx.clock.now()}-${Math.floor(Math.random() * 1e6)}`,
+      id: `boot-${ctx.clock.now()}-${Math.floor(ctx.random() * 1e6)}`,
       logic: bootLogic(ctx),
       input: situation,
       restart: 'temporary',

@@ -154,6 +154,18 @@ export interface TownOptions {
   statuses?: readonly string[];
   terminalStatuses?: readonly string[];
   beadPrefix?: string;
+  /**
+   * The town's source of randomness: a function returning numbers uniform in [0, 1). It feeds the
+   * backoff jitter of every supervisor in the tree, Boot's child ids, and the model's record ids
+   * and claim tokens. Give a seeded one (`seededRandom(seed)` from `@belfry/testing`) and the same
+   * scenario on simulated time gives the same events and ids on every run.
+   * @defaultValue `Math.random` for jitter and Boot; cryptographically random record ids
+   * @example
+   * ```ts
+   * const town = createTown({ driver, clock, random: seededRandom(42) });
+   * ```
+   */
+  random?: () => number;
 }
 
 /** The town's events, by `type`. */
