@@ -1,4 +1,5 @@
 import {
+  ConfigError,
   DriverError,
   type MayorMessage,
   MemoryStore,
@@ -114,6 +115,23 @@ beforeEach(() => {
 });
 afterEach(() => {
   errors.mockRestore();
+});
+
+describe('the limits', () => {
+  it('callTimeoutMs and patrolBudgetMs are whole milliseconds >= 1, refused otherwise with the option named', async () => {
+    for (const [key, value] of [
+      ['callTimeoutMs', 0],
+      ['patrolBudgetMs', 1.5],
+      ['patrolBudgetMs', '600000'],
+    ] as const) {
+      const made = createTestTown({ start: false, timings: { [key]: value } });
+      await expect(made).rejects.toBeInstanceOf(ConfigError);
+      await expect(made).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        path: `options.timings.${key}`,
+      });
+    }
+  });
 });
 
 describe('the Mayor sink is bounded', () => {
