@@ -133,6 +133,7 @@ export { createTown, DEFAULT_TIMINGS, Town } from './town/createTown';
 export { PATROL, PATROL_STEPS } from './town/patrol';
 export type {
   AgentContext,
+  AgentHook,
   AgentLaunch,
   Assessment,
   MayorMessage,
@@ -148,6 +149,7 @@ export type {
   TownOptions,
   TownStatus,
   TownTimings,
+  UnknownSession,
 } from './town/types';
 export type {
   AutoShutdown,

@@ -7,7 +7,7 @@ import type { TownModel } from '../model/TownModel';
 import type { LifecycleAction, LifecycleRequest, Report } from '../model/types';
 import type { JsonValue } from '../store/Store';
 import type {
-  AgentContext,
+  AgentHook,
   AgentLaunch,
   Assessment,
   MayorMessage,
@@ -58,6 +58,27 @@ export function withDeadline<T>(
       }, ms);
     }),
   ]).finally(() => clock.clearTimeout(timer));
+}
+
+/**
+ * Calls a user hook that has no time limit of its own (an agent's `launch` or `prime`) within
+ * `timings.callTimeoutMs`: past it, the hook's signal is aborted and the call rejects, naming
+ * `what`. A hook that throws rejects the same way.
+ */
+export function callHook<T>(
+  ctx: Pick<TownContext, 'clock' | 'timings'>,
+  what: string,
+  hook: (signal: AbortSignal) => T | Promise<T>,
+): Promise<T> {
+  const abort = new AbortController();
+  const ms = ctx.timings.callTimeoutMs;
+  return withDeadline(
+    ctx.clock,
+    Promise.resolve().then(() => hook(abort.signal)),
+    ms,
+    abort,
+    () => new Error(`${what} did not answer within ${ms} ms`),
+  );
 }
 
 /** Cuts `text` to at most `max` characters, marking the cut with `…`. */
@@ -221,8 +242,8 @@ export interface TownContext {
   readonly evaluators: ReadonlyMap<string, GateEvaluator>;
   readonly pollers: readonly Poller[];
   readonly polecatNames: readonly string[] | undefined;
-  readonly launch: (context: AgentContext) => AgentLaunch;
-  readonly prime: (context: AgentContext) => string;
+  readonly launch: AgentHook<AgentLaunch>;
+  readonly prime: AgentHook<string>;
   readonly triage: (
     situation: Situation,
     context: { signal: AbortSignal },
@@ -233,13 +254,20 @@ export interface TownContext {
     lastHeartbeat: number | undefined;
     heartbeatCount: number;
     lastPatrolAt: number | undefined;
+    /** The patrol that runs now (set when it starts or resumes, cleared when it finishes). */
+    patrol: RunningPatrol | undefined;
   };
   emit(event: TownEventInput): void;
   /** Files a report; the Mayor hears of it only when the incident is new. */
   report(input: FileReportInput): Promise<{ report: Report; created: boolean }>;
   /** Witnesses the Deacon restarted (rig → why), waiting for Boot's assessment at the next patrol. */
   readonly witnessRestarts: Map<string, string>;
-  /** Sends a message to the Mayor sink, logging (not throwing) its failures. */
+  /**
+   * Sends a message to the Mayor sink, bounded by `callTimeoutMs`; never throws. A failure is
+   * logged, emitted (`mayor.failed`) and filed as the `mayor-sink` incident, which is not sent
+   * to the sink; the incident is resolved when the sink answers again. While a call is past its
+   * limit and still unanswered, later messages are handed to the sink without waiting for it.
+   */
   tellMayor(message: MayorMessage): Promise<void>;
   /** The town's session survey. */
   readonly sessions: SessionSurvey;
@@ -247,6 +275,15 @@ export interface TownContext {
   healthy(status: SessionStatus): boolean;
   /** The town's source of randomness (`TownOptions.random`, checked), e.g. for Boot's child ids. */
   readonly random: () => number;
+}
+
+/** The patrol that runs now, as the Daemon watches it. */
+export interface RunningPatrol {
+  moleculeId: string;
+  /** The step it is on. */
+  step: string;
+  /** When the patrol molecule was dispatched (a resumed patrol keeps its first start). */
+  startedAt: number;
 }
 
 export function createContext(init: {
@@ -258,13 +295,37 @@ export function createContext(init: {
   evaluators: ReadonlyMap<string, GateEvaluator>;
   pollers: readonly Poller[];
   polecatNames: readonly string[] | undefined;
-  launch: (context: AgentContext) => AgentLaunch;
-  prime: (context: AgentContext) => string;
+  launch: AgentHook<AgentLaunch>;
+  prime: AgentHook<string>;
   triage: TownContext['triage'];
   mayor: ((message: MayorMessage) => void | Promise<void>) | undefined;
   random: () => number;
 }): TownContext {
   const { clock, events, timings } = init;
+  /** The Mayor sink's health: `unknown` until its first answer since the town was made. */
+  let sinkState: 'unknown' | 'ok' | 'failing' = 'unknown';
+  /** A call to the sink is past its limit and has not settled yet. */
+  let sinkStuck = false;
+  const sinkAnswered = async () => {
+    sinkStuck = false;
+    if (sinkState === 'ok') return;
+    sinkState = 'ok';
+    await init.model.reports.resolve('mayor-sink');
+  };
+  const sinkFailed = async (kind: MayorMessage['kind'], cause: unknown) => {
+    sinkState = 'failing';
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    console.error(`[belfry] the mayor sink failed on a ${kind}`, error);
+    ctx.emit({ type: 'mayor.failed', kind, error });
+    // Filed, never sent: a sink that fails must not be fed reports of its own failure.
+    const { report, created } = await init.model.reports.file({
+      incidentKey: 'mayor-sink',
+      severity: 'medium',
+      title: clip(`the mayor sink failed on a ${kind}: ${error.message}`, 500),
+      source: 'daemon',
+    });
+    ctx.emit({ type: 'report', report, created });
+  };
   const ctx: TownContext = {
     ...init,
     daemon: {
@@ -272,6 +333,7 @@ export function createContext(init: {
       lastHeartbeat: undefined,
       heartbeatCount: 0,
       lastPatrolAt: undefined,
+      patrol: undefined,
     },
     emit(event) {
       const full = { ...event, at: clock.now() } as TownEvent;
@@ -295,12 +357,34 @@ export function createContext(init: {
     },
     witnessRestarts: new Map(),
     async tellMayor(message) {
-      if (!init.mayor) return;
-      try {
-        await init.mayor(message);
-      } catch (error) {
-        console.error('[belfry] the mayor sink threw', error);
+      const sink = init.mayor;
+      if (!sink) return;
+      const call = Promise.resolve().then(() => sink(message));
+      const settle = (outcome: Promise<void>) =>
+        outcome.catch((error) => console.error('[belfry] could not record the mayor sink', error));
+      if (sinkStuck) {
+        // It has not answered an earlier message yet: it gets this one, nobody waits for it.
+        void call.then(
+          () => settle(sinkAnswered()),
+          (error) => settle(sinkFailed(message.kind, error)),
+        );
+        return;
       }
+      const ms = timings.callTimeoutMs;
+      try {
+        await withDeadline(clock, call, ms, new AbortController(), () => {
+          sinkStuck = true;
+          const over = () => {
+            sinkStuck = false;
+          };
+          call.then(over, over);
+          return new Error(`the mayor sink did not answer within ${ms} ms`);
+        });
+      } catch (error) {
+        await settle(sinkFailed(message.kind, error));
+        return;
+      }
+      await settle(sinkAnswered());
     },
     sessions: new SessionSurvey(init.driver, clock, Math.max(1, Math.floor(timings.surveyMs / 2))),
     healthy(status) {

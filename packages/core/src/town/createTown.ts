@@ -17,8 +17,15 @@ import type { JsonValue } from '../store/Store';
 import { deleteChild, terminateChild, whichChildren } from '../supervisorApi';
 import type { ChildInfo } from '../types';
 import { mechanicalTriage } from './boot';
-import { checkRigName, createContext, sessionName, type TownContext } from './context';
-import { heartbeatLogic, lifecycleLogic, pollerLogic } from './daemon';
+import { boundDriver } from './boundedDriver';
+import {
+  checkRigName,
+  createContext,
+  errorMessage,
+  sessionName,
+  type TownContext,
+} from './context';
+import { heartbeatLogic, lifecycleLogic, overduePatrol, pollerLogic } from './daemon';
 import { deaconLogic } from './deacon';
 import { closeGate, slingStep } from './patrol';
 import type {
@@ -48,6 +55,8 @@ export const DEFAULT_TIMINGS: Readonly<TownTimings> = Object.freeze({
   leaseMs: 60_000,
   stopGraceMs: 10_000,
   keepPatrolDigests: 480,
+  callTimeoutMs: 60_000,
+  patrolBudgetMs: 600_000,
 });
 
 /** Deacon restarts within this window make a crash loop… */
@@ -259,6 +268,8 @@ export class Town {
   private readonly deaconRestarts: number[] = [];
   private crashLoopSince: number | undefined;
   private state: 'new' | 'started' | 'stopped' = 'new';
+  /** The overdue patrol the Daemon's last look found, if any. */
+  private overdue: { moleculeId: string; step: string; runningMs: number } | undefined;
   private readonly detachers: Array<() => void> = [];
 
   /** @param options - see {@link TownOptions}. @throws ConfigError for bad options. */
@@ -286,7 +297,8 @@ export class Town {
     this.rigNames = options.rigs ?? [];
     this.ctx = createContext({
       model: this.model,
-      driver: this.driver,
+      // Every driver call of the town goes through the one bounded wrapper.
+      driver: boundDriver(this.driver, this.clock, timings.callTimeoutMs, timings.stopGraceMs),
       clock: this.clock,
       events: this.events,
       timings,
@@ -327,6 +339,20 @@ export class Town {
             jitter: 0.1,
             resetAfterMs: CRASH_LOOP_QUIET_MS,
           },
+          probes: {
+            // The Daemon's look at the Deacon, once a heartbeat: a patrol past its budget makes
+            // the Deacon unhealthy, so the tree restarts it (counted, backed off, crash-loop
+            // rules) and the new Deacon resumes the patrol at its step.
+            liveness: {
+              check: () => {
+                this.overdue = this.findOverduePatrol();
+                return this.overdue === undefined;
+              },
+              periodMs: timings.heartbeatMs,
+              timeoutMs: 1_000,
+              failureThreshold: 1,
+            },
+          },
         },
         { id: 'lifecycle', logic: lifecycleLogic(ctx), systemId: 'lifecycle', shutdown: 'brutal' },
         { id: 'heartbeat', logic: heartbeatLogic(ctx), systemId: 'heartbeat', shutdown: 'brutal' },
@@ -348,6 +374,8 @@ export class Town {
       }
     });
     this.supervision.on('child.unhealthy', (e) => {
+      if (e.supervisor === 'town' && e.childId === 'deacon' && this.overdue)
+        void this.reportOverdue(this.overdue);
       if (e.supervisor !== 'town/deacon' || !e.childId.startsWith('witness-')) return;
       const rig = e.childId.slice('witness-'.length);
       ctx.emit({ type: 'witness.restarted', rig });
@@ -508,7 +536,7 @@ export class Town {
         code: 'NOT_FOUND',
         message: `unknown polecat ${JSON.stringify(agent)}`,
       });
-    await this.driver.nudge(sessionName(polecat.rig, polecat.name), text);
+    await this.ctx.driver.nudge(sessionName(polecat.rig, polecat.name), text);
   }
 
   /**
@@ -577,7 +605,7 @@ export class Town {
       if (next.status === 'running' && next.rig !== undefined)
         await slingStep({ ...this.ctx, model: m }, next);
     });
-    await this.driver.stop(session, { graceMs: this.ctx.timings.stopGraceMs });
+    await this.ctx.driver.stop(session, { graceMs: this.ctx.timings.stopGraceMs });
     this.ctx.sessions.forget(session);
     this.ctx.emit({ type: 'polecat.done', agent, rig: polecat.rig, beadId: hook.beadId, status });
     // Retire the polecat's actor now (its session is gone on purpose); if the polecat got new
@@ -639,9 +667,15 @@ export class Town {
     const deacon = system.get('deacon') as AnyActorRef | undefined;
     const deaconChildren: ChildInfo[] =
       deacon && deacon.getSnapshot().status === 'active' ? whichChildren(deacon) : [];
-    const sessions = new Map<string, SessionStatus>(
-      (await this.driver.list()).map((s) => [s.name, s]),
-    );
+    // A driver whose list() fails or does not settle (bounded by callTimeoutMs) leaves the
+    // sessions unknown, with the reason; the rest of the status is still answered.
+    let sessions: Map<string, SessionStatus> | undefined;
+    let unread: string | undefined;
+    try {
+      sessions = new Map((await this.ctx.driver.list()).map((s) => [s.name, s]));
+    } catch (error) {
+      unread = `the sessions could not be read: ${errorMessage(error)}`;
+    }
     const rigs: RigStatus[] = [];
     for (const rig of await this.model.rigs.list()) {
       const witnessInfo = deaconChildren.find((c) => c.id === witnessId(rig.id));
@@ -660,7 +694,9 @@ export class Town {
           state: child?.state,
           restarts: child?.restarts ?? 0,
           respawns: hook ? await this.model.respawns.count(hook.beadId) : 0,
-          session: sessions.get(session) ?? { name: session, state: 'missing' },
+          session: sessions
+            ? (sessions.get(session) ?? { name: session, state: 'missing' })
+            : { name: session, state: 'unknown', reason: unread as string },
         });
       }
       rigs.push({
@@ -691,12 +727,49 @@ export class Town {
         restarts: deaconInfo?.restarts ?? 0,
         crashLoop: this.inCrashLoop(),
         lastPatrolAt: this.ctx.daemon.lastPatrolAt,
+        patrol: this.ctx.daemon.patrol && {
+          moleculeId: this.ctx.daemon.patrol.moleculeId,
+          step: this.ctx.daemon.patrol.step,
+          runningMs: this.clock.now() - this.ctx.daemon.patrol.startedAt,
+        },
       },
+      ...(unread === undefined ? {} : { sessionsUnread: unread }),
       rigs,
       gates: { open: counts.gates },
       convoys: { open: counts.convoys },
       lifecycle: { pending: counts.lifecycle },
     };
+  }
+
+  /** The running patrol, when it is past its budget (see {@link overduePatrol}). */
+  private findOverduePatrol(): { moleculeId: string; step: string; runningMs: number } | undefined {
+    const deacon = this.root.whichChildren().find((c) => c.id === 'deacon');
+    return overduePatrol(this.ctx, deacon?.startedAt);
+  }
+
+  /**
+   * One report per stuck patrol (the incident stays open while the resumed patrol is stuck
+   * again, and is resolved when a patrol finishes).
+   */
+  private async reportOverdue(overdue: {
+    moleculeId: string;
+    step: string;
+    runningMs: number;
+  }): Promise<void> {
+    const { moleculeId, step, runningMs } = overdue;
+    this.ctx.emit({ type: 'patrol.overdue', moleculeId, step, runningMs });
+    const budget = this.ctx.timings.patrolBudgetMs;
+    try {
+      await this.ctx.report({
+        incidentKey: 'patrol-overdue',
+        severity: 'high',
+        title: `the deacon's patrol ${moleculeId} was stuck on step ${step} for ${Math.round(runningMs / 1_000)} s (budget ${Math.round(budget / 1_000)} s); the daemon restarted the deacon, which resumes the patrol at that step`,
+        details: { moleculeId, step, runningMs, budgetMs: budget },
+        source: 'daemon',
+      });
+    } catch (error) {
+      console.error('[belfry] could not report the overdue patrol', error);
+    }
   }
 
   /**

@@ -32,6 +32,25 @@ export function heartbeatLogic(ctx: TownContext) {
   });
 }
 
+/**
+ * The Daemon's check of the Deacon, kept dumb: is the running patrol older than
+ * `patrolBudgetMs`? Its age counts from the patrol's start, or from the current Deacon's start
+ * when that is later (a restarted Deacon gets a whole budget to finish the resumed patrol).
+ *
+ * @param deaconStartedAt - when the current Deacon started.
+ * @returns the overdue patrol (its step, and how long it has run), or undefined.
+ */
+export function overduePatrol(
+  ctx: TownContext,
+  deaconStartedAt: number | undefined,
+): { moleculeId: string; step: string; runningMs: number } | undefined {
+  const patrol = ctx.daemon.patrol;
+  if (!patrol) return undefined;
+  const runningMs = ctx.clock.now() - Math.max(patrol.startedAt, deaconStartedAt ?? 0);
+  if (runningMs <= ctx.timings.patrolBudgetMs) return undefined;
+  return { moleculeId: patrol.moleculeId, step: patrol.step, runningMs };
+}
+
 async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<JsonValue> {
   const { model, driver } = ctx;
   const agent = request.target;

@@ -11,7 +11,9 @@ import { runPatrol } from './patrol';
 export function patrolLogic(ctx: TownContext) {
   return setup({
     types: { events: {} as { type: 'HEARTBEAT' } },
-    actors: { patrol: fromPromise<void, undefined>(({ system }) => runPatrol(ctx, system)) },
+    actors: {
+      patrol: fromPromise<void, undefined>(({ system, signal }) => runPatrol(ctx, system, signal)),
+    },
     delays: { interval: () => ctx.timings.patrolIntervalMs },
   }).createMachine({
     initial: 'patrolling',

@@ -16,6 +16,7 @@ import {
   drainLifecycle,
   errorMessage,
   polecatName,
+  type RunningPatrol,
   sessionName,
   type TownContext,
   withDeadline,
@@ -791,8 +792,15 @@ export function describePatrol(steps: JsonObject): string {
 /**
  * Runs one patrol: resumes an unfinished one at its next step, or starts a new one. Each step's
  * result is recorded as the molecule's step; the finished patrol is squashed into a digest.
+ * The patrol it runs is on `ctx.daemon.patrol` (with its step) for the Daemon to watch; once
+ * `signal` is aborted (the Deacon was stopped, as for an overdue patrol) a run whose step
+ * settles late does nothing more, the new Deacon's patrol carrying on from the record.
  */
-export async function runPatrol(ctx: TownContext, system: System): Promise<void> {
+export async function runPatrol(
+  ctx: TownContext,
+  system: System,
+  signal?: AbortSignal,
+): Promise<void> {
   const { model } = ctx;
   let molecule =
     (await model.molecules.list({ status: 'running', name: PATROL, limit: 1 }))[0] ??
@@ -803,6 +811,13 @@ export async function runPatrol(ctx: TownContext, system: System): Promise<void>
       });
       return m.molecules.dispatch(created.id, { by: 'deacon' });
     }));
+  if (signal?.aborted) return;
+  const running: RunningPatrol = {
+    moleculeId: molecule.id,
+    step: PATROL_STEPS[molecule.cursor] ?? 'squash',
+    startedAt: molecule.dispatchedAt ?? ctx.clock.now(),
+  };
+  ctx.daemon.patrol = running;
   ctx.emit({ type: 'patrol.started', moleculeId: molecule.id, resumedAt: molecule.cursor });
   const results: JsonObject = {
     molecule: molecule.id,
@@ -811,7 +826,9 @@ export async function runPatrol(ctx: TownContext, system: System): Promise<void>
   for (const done of molecule.completed) results[done.name] = (done.result ?? null) as JsonValue;
   while (molecule.status === 'running') {
     const name = PATROL_STEPS[molecule.cursor] as (typeof PATROL_STEPS)[number];
+    running.step = name;
     const result = await STEPS[name](ctx, system, results);
+    if (signal?.aborted) return;
     results[name] = result;
     molecule = await model.molecules.completeStep(molecule.id, {
       step: molecule.cursor,
@@ -833,10 +850,14 @@ export async function runPatrol(ctx: TownContext, system: System): Promise<void>
     steps,
     ...(health === undefined ? {} : { health }),
   };
+  running.step = 'squash';
   const digest = await model.molecules.squash(molecule.id, { summary: describePatrol(steps) });
   // Digests are the patrol's audit trail; without a bound a daemon's store would grow by one
   // every few minutes for as long as it runs.
   await model.molecules.pruneDigests(PATROL, { keep: ctx.timings.keepPatrolDigests });
+  // A patrol finished: an overdue one before it is over.
+  await model.reports.resolve('patrol-overdue');
+  if (ctx.daemon.patrol === running) ctx.daemon.patrol = undefined;
   ctx.daemon.lastPatrolAt = ctx.clock.now();
   ctx.emit({ type: 'patrol.finished', moleculeId: molecule.id, digestBeadId: digest.id, summary });
 }

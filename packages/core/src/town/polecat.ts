@@ -2,7 +2,8 @@ import { fromPromise } from 'xstate';
 import type { ChildSpec } from '../childSpec';
 import { isSessionName } from '../driver/checks';
 import { DriverError } from '../errors';
-import { polecatName, sessionName, type TownContext } from './context';
+import { callHook, errorMessage, polecatName, sessionName, type TownContext } from './context';
+import type { AgentContext } from './types';
 
 /** How a polecat actor ended: it does not end while its session is being looked after. */
 export type PolecatOutcome = 'no-hook' | 'rig-not-operational' | 'escalated' | 'stopped';
@@ -36,6 +37,11 @@ async function giveUp(
   return 'escalated';
 }
 
+/** The text that primes a session: the agent's `prime` hook, bounded by `callTimeoutMs`. */
+function primeText(ctx: TownContext, agentContext: AgentContext): Promise<string> {
+  return callHook(ctx, "the agent's prime hook", (signal) => ctx.prime(agentContext, { signal }));
+}
+
 /**
  * Makes sure a polecat's hook has a healthy session, once:
  * - a running, healthy session of this hook's bead is adopted whatever its epoch (never kill a
@@ -60,6 +66,18 @@ export async function ensureSession(
   const session = sessionName(rig, polecatName(agent));
   const hook = await model.hooks.get(agent);
   if (!hook) return 'no-hook';
+  /** Counts one more try of the bead; past the limit, gives the bead up. */
+  const countTry = async (why: (tries: number) => string) => {
+    const respawns = await model.respawns.increment(hook.beadId);
+    return respawns > timings.maxRespawns
+      ? giveUp(ctx, agent, rig, hook.beadId, respawns, why(respawns - 1))
+      : undefined;
+  };
+  /** A prime hook that fails counts as a failed start: the session exists but never got work. */
+  const primeFailed = async (error: unknown) => {
+    const last = errorMessage(error);
+    return countTry((n) => `cannot prime its session: ${n} tries failed (last: ${last})`);
+  };
   if (!isSessionName(session))
     // No driver takes it, and retrying cannot help: off the hook at once, reported.
     return giveUp(
@@ -89,7 +107,15 @@ export async function ensureSession(
       ) {
         // Our own spawn, cut off after the session started: finish it (prime, then record).
         const bead = await model.beads.require(hook.beadId);
-        await driver.nudge(session, ctx.prime({ polecat, bead, session }));
+        let text: string;
+        try {
+          text = await primeText(ctx, { polecat, bead, session });
+        } catch (error) {
+          const outcome = await primeFailed(error);
+          if (outcome) return outcome;
+          throw error;
+        }
+        await driver.nudge(session, text);
         await model.polecats.markStarted(agent, status.epoch);
         ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
         return undefined;
@@ -111,13 +137,6 @@ export async function ensureSession(
   // Read again: the rig may have been parked or docked while a session was being stopped.
   if ((await model.rigs.require(rig)).state !== 'operational') return 'rig-not-operational';
   if (signal?.aborted) return 'stopped';
-  /** Counts one more try of the bead; past the limit, gives the bead up. */
-  const countTry = async (why: (tries: number) => string) => {
-    const respawns = await model.respawns.increment(hook.beadId);
-    return respawns > timings.maxRespawns
-      ? giveUp(ctx, agent, rig, hook.beadId, respawns, why(respawns - 1))
-      : undefined;
-  };
   const { epoch, respawn } = await model.polecats.beginSpawn(agent, hook.beadId);
   if (respawn && options.countRespawn !== false) {
     const outcome = await countTry((n) => `keeps killing its polecat: ${n} respawns`);
@@ -130,8 +149,11 @@ export async function ensureSession(
     bead,
     session,
   };
-  const launch = ctx.launch(agentContext);
   try {
+    // A launch hook that fails or does not answer is a failed start like a driver's.
+    const launch = await callHook(ctx, "the agent's launch hook", (signal) =>
+      ctx.launch(agentContext, { signal }),
+    );
     await driver.start({
       name: session,
       epoch,
@@ -168,7 +190,15 @@ export async function ensureSession(
   }
   // Prime before recording the start: a crash in between primes again on adoption (at least
   // once), where the other order could leave an agent never primed.
-  await driver.nudge(session, ctx.prime(agentContext));
+  let text: string;
+  try {
+    text = await primeText(ctx, agentContext);
+  } catch (error) {
+    const outcome = await primeFailed(error);
+    if (outcome) return outcome;
+    throw error;
+  }
+  await driver.nudge(session, text);
   await model.polecats.markStarted(agent, epoch);
   ctx.emit({ type: 'polecat.spawned', agent, rig, beadId: hook.beadId, epoch, respawn });
   return undefined;

@@ -39,6 +39,22 @@ export interface TownTimings {
    * patrol. Not a time: a count. @defaultValue 480 (a day of patrols at the default heartbeat)
    */
   keepPatrolDigests: number;
+  /**
+   * The time limit of one driver call the town makes (a `stop` gets its grace period on top)
+   * and of one call to a user hook without a limit of its own: the Mayor sink and the agent's
+   * `launch` and `prime`. A call past it fails (a driver call with a `DriverError` coded
+   * `TIMEOUT`); what follows is in docs/town.md. @defaultValue 60_000 (as long as Boot's
+   * triage: a tmux call answers in milliseconds, so a minute only ever catches a hung one)
+   */
+  callTimeoutMs: number;
+  /**
+   * How long one patrol may run before the Daemon restarts the Deacon (it resumes the patrol at
+   * the step it was on). Counted from the patrol's start, or from the current Deacon's start
+   * when that is later. The Daemon looks once a heartbeat, so a stuck patrol is found within
+   * this plus `heartbeatMs`. @defaultValue 600_000 (two patrol intervals: room for every
+   * bounded call of a busy patrol, and a stuck one is found within a quarter of an hour)
+   */
+  patrolBudgetMs: number;
 }
 
 /** How to run an agent's session. */
@@ -55,6 +71,15 @@ export interface AgentContext {
   /** The session's name: `<rig>-<name>`. */
   session: string;
 }
+
+/**
+ * An agent hook (`launch`, `prime`): it gets the agent and, as its second argument, a signal
+ * aborted when the town gives up waiting for it (after `timings.callTimeoutMs`).
+ */
+export type AgentHook<T> = (
+  context: AgentContext,
+  options: { signal: AbortSignal },
+) => T | Promise<T>;
 
 /** A situation the Deacon cannot judge mechanically; Boot assesses it. */
 export type Situation =
@@ -133,19 +158,27 @@ export interface TownOptions {
   /** Rigs to create at start if missing (letters, digits, `_`, `-`). */
   rigs?: readonly string[];
   timings?: Partial<TownTimings>;
-  /** Receives patrol summaries and new reports (one per incident). Its failures are logged. */
+  /**
+   * Receives patrol summaries and new reports (one per incident). Each call is bounded by
+   * `timings.callTimeoutMs`: a sink that throws or does not answer never stalls a patrol; its
+   * failure is logged and filed as the `mayor-sink` incident (not sent to the sink itself).
+   */
   mayor?: (message: MayorMessage) => void | Promise<void>;
   /** Boot's assessment of an ambiguous situation. @defaultValue a mechanical triage */
   triage?: (
     situation: Situation,
     context: { signal: AbortSignal },
   ) => Assessment | Promise<Assessment>;
-  /** How agents run. */
+  /**
+   * How agents run. Each hook may answer with a promise; it is bounded by
+   * `timings.callTimeoutMs` (its `signal` is then aborted), and one that throws or does not
+   * answer counts as a failed start of the bead (past `maxRespawns` the bead is escalated).
+   */
   agent?: {
     /** The session's command. @defaultValue `['agent']` (the memory driver's echoing agent) */
-    launch?: (context: AgentContext) => AgentLaunch;
+    launch?: AgentHook<AgentLaunch>;
     /** The initial nudge that primes a new session. @defaultValue a line naming the bead */
-    prime?: (context: AgentContext) => string;
+    prime?: AgentHook<string>;
   };
   pollers?: readonly Poller[];
   /** Names for new polecats, in order. */
@@ -174,6 +207,13 @@ export type TownEvent = { at: number } & (
   | { type: 'patrol.started'; moleculeId: string; resumedAt: number }
   | { type: 'patrol.step'; moleculeId: string; step: string; result: JsonObject }
   | { type: 'patrol.finished'; moleculeId: string; digestBeadId: string; summary: PatrolSummary }
+  /**
+   * A patrol ran past `patrolBudgetMs`, stuck on `step` for `runningMs`: the Daemon restarts the
+   * Deacon, which resumes the patrol at that step.
+   */
+  | { type: 'patrol.overdue'; moleculeId: string; step: string; runningMs: number }
+  /** The Mayor sink threw or did not answer within `callTimeoutMs` for a message of `kind`. */
+  | { type: 'mayor.failed'; kind: MayorMessage['kind']; error: Error }
   | { type: 'gate.closed'; gateId: string; gateType: string; failure?: string }
   | { type: 'gate.escalated'; gateId: string; gateType: string; reason: string }
   | { type: 'gate.evaluatorFailed'; gateType: string; error: Error; gates: number }
@@ -225,7 +265,21 @@ export interface PolecatStatus {
   state: string | undefined;
   restarts: number;
   respawns: number;
-  session: SessionStatus;
+  /**
+   * Its session as the driver reports it, or `unknown` (with the reason) when the driver's
+   * `list()` failed or did not settle within `callTimeoutMs`.
+   */
+  session: SessionStatus | UnknownSession;
+}
+
+/** A session whose state could not be read: the driver failed or did not answer in time. */
+export interface UnknownSession {
+  name: string;
+  state: 'unknown';
+  /** Why it could not be read. */
+  reason: string;
+  /** Never known here; declared so code reading a session's activity needs no narrowing. */
+  lastActivityAt?: undefined;
 }
 
 /** One rig in `town.status()`. */
@@ -255,7 +309,14 @@ export interface TownStatus {
      */
     crashLoop: boolean;
     lastPatrolAt: number | undefined;
+    /**
+     * The patrol that runs now: its step, and how long since it started (past
+     * `patrolBudgetMs`, the Daemon restarts the Deacon). Absent between patrols.
+     */
+    patrol: { moleculeId: string; step: string; runningMs: number } | undefined;
   };
+  /** Set when the driver's `list()` failed or did not settle: why the sessions are unknown. */
+  sessionsUnread?: string;
   rigs: RigStatus[];
   gates: { open: number };
   convoys: { open: number };

@@ -384,6 +384,8 @@ describe('createTown defaults', () => {
       leaseMs: 60_000,
       stopGraceMs: 10_000,
       keepPatrolDigests: 480,
+      callTimeoutMs: 60_000,
+      patrolBudgetMs: 600_000,
     });
     expect(Object.isFrozen(DEFAULT_TIMINGS)).toBe(true);
   });
