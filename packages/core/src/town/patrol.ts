@@ -1,4 +1,5 @@
 import { type ActorSystem, type AnyActorRef, toPromise } from 'xstate';
+import type { SessionStatus } from '../driver/SessionDriver';
 import { ConfigError, GateError, StoreError, SupervisorError } from '../errors';
 import { type GateDecision, isGateDecision } from '../gate/GateEvaluator';
 import type { Gate, LifecycleRequest, Molecule } from '../model/types';
@@ -724,6 +725,7 @@ async function readHealth(ctx: TownContext): Promise<TownHealth> {
   const health: TownHealth = {
     healthy: 0,
     unhealthy: 0,
+    unknown: 0,
     rigs: [],
     incidents: { open: 0, info: 0, low: 0, medium: 0, high: 0, critical: 0 },
   };
@@ -733,10 +735,19 @@ async function readHealth(ctx: TownContext): Promise<TownHealth> {
       state: rig.state,
       healthy: 0,
       unhealthy: 0,
+      unknown: 0,
       trouble: [],
     };
     for (const hook of await ctx.model.hooks.list({ rig: rig.id })) {
-      const status = await ctx.sessions.status(sessionName(rig.id, polecatName(hook.id)));
+      let status: SessionStatus;
+      try {
+        status = await ctx.sessions.status(sessionName(rig.id, polecatName(hook.id)));
+      } catch {
+        // A driver that cannot tell now (its own outage is reported where it is found): the
+        // summary says so rather than guess, and the patrol's report still goes out.
+        entry.unknown++;
+        continue;
+      }
       if (ctx.healthy(status)) {
         entry.healthy++;
         continue;
@@ -747,6 +758,7 @@ async function readHealth(ctx: TownContext): Promise<TownHealth> {
     }
     health.healthy += entry.healthy;
     health.unhealthy += entry.unhealthy;
+    health.unknown += entry.unknown;
     health.rigs.push(entry);
   }
   for (const report of await ctx.model.reports.open()) {
@@ -783,7 +795,7 @@ export function describePatrol(steps: JsonObject): string {
     ...(h === undefined
       ? []
       : [
-          `agents ${count(h.healthy)} healthy, ${count(h.unhealthy)} unhealthy`,
+          `agents ${count(h.healthy)} healthy, ${count(h.unhealthy)} unhealthy${count(h.unknown) > 0 ? `, ${count(h.unknown)} unknown` : ''}`,
           `${count((h.incidents as Record<string, unknown> | undefined)?.open)} open incidents`,
         ]),
   ].join('; ');

@@ -119,11 +119,14 @@ export interface PatrolSummary {
 export interface TownHealth {
   healthy: number;
   unhealthy: number;
+  /** Agents whose session the driver could not report on (a driver outage). */
+  unknown: number;
   rigs: Array<{
     rig: string;
     state: RigState;
     healthy: number;
     unhealthy: number;
+    unknown: number;
     /** The unhealthy agents (at most 20) with their session's state. */
     trouble: Array<{ agent: string; session: 'running' | 'exited' | 'missing' }>;
   }>;

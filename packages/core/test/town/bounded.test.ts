@@ -53,45 +53,50 @@ function hangable() {
 function hangingStore(inner: Store) {
   let armed = false;
   let release: (() => void) | undefined;
-  const store: Store & { hangNextFind(collection: string): void; release(): void; hung: boolean } =
-    {
-      hung: false,
-      get schema() {
-        return inner.schema;
-      },
-      hangNextFind(collection: string) {
-        armed = true;
-        hanging = collection;
-      },
-      release() {
-        store.hung = false;
-        release?.();
-      },
-      transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-        return inner.transaction((tx) =>
-          fn({
-            get: (c, id) => tx.get(c, id),
-            insert: (c, r) => tx.insert(c, r),
-            update: (c, r) => tx.update(c, r),
-            delete: (c, id) => tx.delete(c, id),
-            count: (c, i, q) => tx.count(c, i, q),
-            nextSequence: (n) => tx.nextSequence(n),
-            find: async (c, i, q) => {
-              if (armed && c === hanging) {
-                armed = false;
-                store.hung = true;
-                await new Promise<void>((resolve) => {
-                  release = resolve;
-                });
-              }
-              return tx.find(c, i, q);
-            },
-          }),
-        );
-      },
-      schemaVersion: () => inner.schemaVersion(),
-      close: () => inner.close(),
-    };
+  let hangingIndex: string | undefined;
+  const store: Store & {
+    hangNextFind(collection: string, index?: string): void;
+    release(): void;
+    hung: boolean;
+  } = {
+    hung: false,
+    get schema() {
+      return inner.schema;
+    },
+    hangNextFind(collection: string, index?: string) {
+      armed = true;
+      hanging = collection;
+      hangingIndex = index;
+    },
+    release() {
+      store.hung = false;
+      release?.();
+    },
+    transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+      return inner.transaction((tx) =>
+        fn({
+          get: (c, id) => tx.get(c, id),
+          insert: (c, r) => tx.insert(c, r),
+          update: (c, r) => tx.update(c, r),
+          delete: (c, id) => tx.delete(c, id),
+          count: (c, i, q) => tx.count(c, i, q),
+          nextSequence: (n) => tx.nextSequence(n),
+          find: async (c, i, q) => {
+            if (armed && c === hanging && (hangingIndex === undefined || i === hangingIndex)) {
+              armed = false;
+              store.hung = true;
+              await new Promise<void>((resolve) => {
+                release = resolve;
+              });
+            }
+            return tx.find(c, i, q);
+          },
+        }),
+      );
+    },
+    schemaVersion: () => inner.schemaVersion(),
+    close: () => inner.close(),
+  };
   let hanging = '';
   return store;
 }
@@ -359,7 +364,9 @@ describe('the Daemon watches the patrol', () => {
     watchDeacon(t);
     await t.next('patrol.finished', { since: 0 });
     // The next patrol hangs in its convoys step, on the store.
-    store.hangNextFind('convoys');
+    // (The convoys a patrol closes: its `finished` index, not a step's lookup of the convoys
+    // tracking the patrol molecule.)
+    store.hangNextFind('convoys', 'finished');
     const stuck = await t.next('patrol.step', { where: (e) => e.step === 'dispatch' });
     expect(store.hung).toBe(true);
     const stuckAt = stuck.at;
