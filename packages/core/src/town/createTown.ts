@@ -31,6 +31,9 @@ import type {
 } from './types';
 import { witnessId } from './witness';
 
+/** Lines of a polecat's last output that `status()` shows with its last exit. */
+const STATUS_OUTPUT_LINES = 5;
+
 /** The default timings (ms). */
 export const DEFAULT_TIMINGS: Readonly<TownTimings> = Object.freeze({
   heartbeatMs: 180_000,
@@ -649,6 +652,10 @@ export class Town {
           restarts: child?.restarts ?? 0,
           respawns: hook ? await this.model.respawns.count(hook.beadId) : 0,
           session: sessions.get(session) ?? { name: session, state: 'missing' },
+          lastExit: p.lastExit && {
+            ...p.lastExit,
+            lastOutput: p.lastExit.lastOutput.slice(-STATUS_OUTPUT_LINES),
+          },
         });
       }
       rigs.push({
