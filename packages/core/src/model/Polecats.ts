@@ -39,7 +39,7 @@ export const EXIT_OUTPUT_LINES = 20;
 /** Characters kept of each line of a session's last output. */
 export const EXIT_LINE_CHARS = 200;
 /** Characters kept of a session's last output in all. */
-export const EXIT_OUTPUT_CHARS = 4_000;
+export const EXIT_OUTPUT_CHARS = 2_000;
 
 const EXIT_REASONS: readonly PolecatExit['reason'][] = ['exited', 'missing', 'stopped'];
 

@@ -272,7 +272,7 @@ export interface PolecatExit {
   readonly at: number;
   /**
    * Its last lines of output, oldest first, captured before anything replaced it: at most 20
-   * lines of at most 200 characters each (a longer line is cut, marked `…`), 4,000 characters
+   * lines of at most 200 characters each (a longer line is cut, marked `…`), 2,000 characters
    * in all (older lines are dropped first). Empty when the driver had nothing left to capture.
    */
   readonly lastOutput: readonly string[];
