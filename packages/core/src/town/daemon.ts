@@ -88,13 +88,12 @@ async function applySessionRequest(
   if (!polecat) throw new Error(`no polecat ${agent}`);
   const session = sessionName(polecat.rig, polecatName(agent));
   if (request.action === 'stop') {
-    // Inside the owner's lock: nobody records or restarts the session while it is stopped.
-    await sessionOwners(ctx).exclusive(agent, async () => {
-      await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
-      // The work goes back to the pool; otherwise the Witness would restart the session at once.
-      if (await model.hooks.get(agent)) await model.hooks.detach(agent, { status: 'open' });
-      ctx.sessions.forget(session);
-    });
+    // The work goes back to the pool first (as with `done`): nothing restarts the session or
+    // takes its end for a crash, and if the daemon dies before the stop, the Witness stops the
+    // session as a leftover.
+    if (await model.hooks.get(agent)) await model.hooks.detach(agent, { status: 'open' });
+    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
+    ctx.sessions.forget(session);
     ctx.emit({ type: 'polecat.stopped', agent, rig: polecat.rig, reason: 'lifecycle request' });
     return { stopped: session };
   }

@@ -258,14 +258,20 @@ describe('a crash you can see: polecat.exited', () => {
     await t.stop();
   });
 
-  it('finished work is no crash: done stops the session without a polecat.exited', async () => {
-    const t = await createTestTown({ timings: TIMINGS });
-    const w = await working(t);
-    await t.town.done(w.agent, w.beadId);
-    await t.advance(60_000);
-    expect(eventsOf(t, 'polecat.exited')).toEqual([]);
-    await t.stop();
-  });
+  it.each(['done', 'a stop request'])(
+    'a session stopped with its work (%s) is no crash: no polecat.exited',
+    async (how) => {
+      const t = await createTestTown({ timings: TIMINGS });
+      const w = await working(t);
+      if (how === 'done') await t.town.done(w.agent, w.beadId);
+      else expect((await sessionRequest(t, 'stop', w.agent)).outcome.type).toBe('lifecycle.done');
+      await t.advance(60_000);
+      expect((await t.session(w.agent)).state).toBe('exited');
+      expect(eventsOf(t, 'polecat.exited')).toEqual([]);
+      expect((await t.model.polecats.get(w.agent))?.lastExit).toBeUndefined();
+      await t.stop();
+    },
+  );
 });
 
 describe('one owner restarts a session: the polecat actor', () => {
