@@ -1,7 +1,7 @@
 import { DriverError, type LifecycleAction, type TownEvent, terminateChild } from '@belfry/core';
 import type { SessionDriver, SessionSpec } from '@belfry/core/driver';
 import type { MemoryDriver } from '@belfry/driver-memory';
-import { createTestTown, type TestTown } from '@belfry/testing';
+import { createTestTown, SimulatedClock, type TestTown } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
 import type { AnyActorRef } from 'xstate';
 import { eventsOf, since, TIMINGS, until, waitFor } from './helpers';
@@ -16,7 +16,7 @@ function sessionOf(agent: string): string {
  * The memory driver behind a recorder of every start (who started which epoch) that can also
  * make a session vanish, as when its tmux server dies: no status, no output, nothing to stop.
  */
-function recordingDriver() {
+function recordingDriver(slowStart?: { clock: SimulatedClock; ms: number; from: number }) {
   const starts: SessionSpec[] = [];
   const gone = new Set<string>();
   let inner: MemoryDriver | undefined;
@@ -26,6 +26,9 @@ function recordingDriver() {
       kind: memory.kind,
       async start(spec) {
         starts.push(spec);
+        // From the `from`-th start on, a start takes `ms` of the clock (a slow agent boot).
+        if (slowStart && starts.length >= slowStart.from)
+          await new Promise<void>((resolve) => slowStart.clock.setTimeout(resolve, slowStart.ms));
         gone.delete(spec.name);
         return memory.start(spec);
       },
@@ -371,6 +374,44 @@ describe('one owner restarts a session: the polecat actor', () => {
       await t.stop();
     },
   );
+
+  it.each([
+    ['within the spawn grace: the probe leaves the owner’s step alone', 25_000],
+    ['past the spawn grace: the restarted actor waits for the step it replaces', 80_000],
+  ])('a slow start after a restart request, %s; one start per epoch', async (_what, ms) => {
+    const clock = new SimulatedClock(1_700_000_000_000);
+    const driver = recordingDriver({ clock, ms, from: 2 });
+    const t = await createTestTown({
+      clock,
+      timings: { ...TIMINGS, leaseMs: 600_000 },
+      wrapDriver: driver.wrap,
+    });
+    const w = await working(t);
+    const restartsOf = async () =>
+      (await t.town.status()).rigs[0]?.polecats.find((p) => p.agent === w.agent)?.restarts;
+    const restartsBefore = await restartsOf();
+    const before = t.events.length;
+    const { outcome, request } = await sessionRequest(t, 'restart', w.agent);
+    expect(outcome.type).toBe('lifecycle.done');
+    // Within the grace the probe does not judge the session its owner is starting: the
+    // polecat actor is not restarted for it.
+    if (ms < (TIMINGS.spawnGraceMs as number)) expect(await restartsOf()).toBe(restartsBefore);
+    await t.advance(300_000);
+    const session = await t.session(w.agent);
+    expect(session.state).toBe('running');
+    expect(request.result).toMatchObject({ epoch: session.epoch });
+    expect([...driver.startsPerEpoch(w.session)]).toEqual([
+      [w.epoch, 1],
+      [session.epoch, 1],
+    ]);
+    expect(eventsOf(since(t, before), 'polecat.spawned').map((e) => e.epoch)).toEqual([
+      session.epoch,
+    ]);
+    expect(eventsOf(since(t, before), 'polecat.exited')).toEqual([
+      expect.objectContaining({ epoch: w.epoch, reason: 'stopped' }),
+    ]);
+    await t.stop();
+  });
 
   it('a restart request fails clearly when the rig’s Witness is not running, and starts nothing', async () => {
     const driver = recordingDriver();
