@@ -255,8 +255,9 @@ export interface Polecat {
  * - `exited`: the session ended by itself; `exitCode` or `signal` says how (from the driver).
  * - `missing`: the session is gone without a trace (its tmux server died, the host rebooted):
  *   nobody can tell how it ended, so `exitCode` and `signal` are both null.
- * - `stopped`: the town stopped it on purpose (a `restart` request, a hung session); `exitCode`
- *   and `signal` are what the driver reported after the stop.
+ * - `stopped`: the town stopped it on purpose while its work stayed on the hook (a `restart`
+ *   request, a hung session, a dock); `exitCode` and `signal` are what the driver reported
+ *   after the stop.
  */
 export interface PolecatExit {
   /** The epoch of the session that ended. */

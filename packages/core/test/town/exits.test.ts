@@ -229,6 +229,31 @@ describe('a crash you can see: polecat.exited', () => {
     await t.stop();
   });
 
+  it('a dock stops the sessions on purpose: recorded as stopped at the dock, with their output; the undock announces nothing again', async () => {
+    const t = await createTestTown({ timings: TIMINGS });
+    const w = await working(t);
+    t.driver.write(w.session, 'in the middle of it');
+    const before = t.events.length;
+    await until(t, t.town.rigs.dock('api'));
+    const exits = eventsOf(since(t, before), 'polecat.exited');
+    expect(exits).toEqual([
+      expect.objectContaining({
+        agent: w.agent,
+        epoch: w.epoch,
+        reason: 'stopped',
+        exitCode: null,
+        signal: 'SIGTERM',
+      }),
+    ]);
+    expect(exits[0]?.lastOutput.at(-1)).toBe('in the middle of it');
+    await until(t, t.town.rigs.undock('api'));
+    const respawned = await waitFor(t, 'polecat.spawned', { since: before });
+    expect(respawned).toMatchObject({ agent: w.agent, respawn: true });
+    await t.advance(60_000);
+    expect(eventsOf(since(t, before), 'polecat.exited')).toHaveLength(1);
+    await t.stop();
+  });
+
   it('each crash of the same bead is its own exit (one per epoch)', async () => {
     const t = await createTestTown({ timings: TIMINGS });
     const w = await working(t);
