@@ -91,6 +91,7 @@ export type {
   MoleculeStatus,
   MoleculeStep,
   Polecat,
+  PolecatExit,
   Report,
   RespawnCount,
   Rig,

@@ -3,7 +3,7 @@ import { describe, fail } from '../internal/validate';
 import { HOOKED, writeBeadStatus } from './Beads';
 import { badTransition, type Ctx, load, notFound } from './env';
 import { requireRig } from './Rigs';
-import type { Bead, Hook, Polecat } from './types';
+import type { Bead, Hook, Polecat, PolecatExit } from './types';
 
 const COLLECTION = 'polecats';
 // No '-': a session is named `<rig>-<polecat>`, so the polecat part must not contain the
@@ -33,6 +33,67 @@ export const DEFAULT_POLECAT_NAMES: readonly string[] = [
   'max',
   'glory',
 ];
+
+/** Lines of a session's last output kept with its exit. */
+export const EXIT_OUTPUT_LINES = 20;
+/** Characters kept of each line of a session's last output. */
+export const EXIT_LINE_CHARS = 200;
+/** Characters kept of a session's last output in all. */
+export const EXIT_OUTPUT_CHARS = 2_000;
+
+const EXIT_REASONS: readonly PolecatExit['reason'][] = ['exited', 'missing', 'stopped'];
+
+/**
+ * Bounds a session's last output for its exit record: the newest {@link EXIT_OUTPUT_LINES} lines,
+ * each cut to {@link EXIT_LINE_CHARS} characters (marked `…`), then the oldest dropped until
+ * {@link EXIT_OUTPUT_CHARS} characters remain. Output is text the town does not control: it is
+ * kept bounded rather than refused. @internal
+ */
+export function boundExitOutput(lines: readonly string[]): string[] {
+  const kept = lines
+    .slice(-EXIT_OUTPUT_LINES)
+    .map((l) => (l.length <= EXIT_LINE_CHARS ? l : `${l.slice(0, EXIT_LINE_CHARS - 1)}…`));
+  let total = kept.reduce((n, l) => n + l.length, 0);
+  while (total > EXIT_OUTPUT_CHARS) total -= (kept.shift() as string).length;
+  return kept;
+}
+
+function badExit(agent: string, what: string, value: unknown): never {
+  throw new StoreError({
+    code: 'INVALID_RECORD',
+    message: `polecat ${agent}: exit ${what}; got ${describe(value)}`,
+  });
+}
+
+/** Checks an exit before it is recorded. */
+function checkExit(agent: string, exit: PolecatExit): PolecatExit {
+  if (typeof exit !== 'object' || exit === null) badExit(agent, 'must be an object', exit);
+  const { epoch, beadId, reason, exitCode, signal, at, lastOutput } = exit;
+  if (!Number.isSafeInteger(epoch) || epoch < 0)
+    badExit(agent, 'epoch must be an integer >= 0', epoch);
+  if (typeof beadId !== 'string' || beadId.length === 0)
+    badExit(agent, 'beadId must be a non-empty string', beadId);
+  if (!EXIT_REASONS.includes(reason))
+    badExit(agent, `reason must be one of ${EXIT_REASONS.join(', ')}`, reason);
+  if (exitCode !== null && !Number.isSafeInteger(exitCode))
+    badExit(agent, 'exitCode must be an integer or null', exitCode);
+  if (signal !== null && (typeof signal !== 'string' || signal.length === 0))
+    badExit(agent, 'signal must be a non-empty string or null', signal);
+  if (reason === 'missing' && (exitCode !== null || signal !== null))
+    badExit(agent, "of a 'missing' session has neither exitCode nor signal", { exitCode, signal });
+  if (!Number.isFinite(at)) badExit(agent, 'at must be a finite time (clock ms)', at);
+  if (!Array.isArray(lastOutput) || lastOutput.some((l) => typeof l !== 'string'))
+    badExit(agent, 'lastOutput must be an array of strings', lastOutput);
+  return {
+    epoch,
+    beadId,
+    reason,
+    exitCode,
+    signal,
+    at,
+    lastOutput: boundExitOutput(lastOutput),
+  };
+}
 
 /** Checks a polecat name (1 to 31 lowercase letters, digits or `_`). @internal */
 export function checkPolecatName(value: unknown, path: string): string {
@@ -158,6 +219,38 @@ export class Polecats {
         spawnClaimedAt: this.ctx.now(),
       });
       return { epoch, respawn };
+    });
+  }
+
+  /**
+   * Records how the polecat's session of `exit.epoch` ended, once: a second record of the same
+   * epoch (a probe and a survey noticing the same crash) changes nothing. `lastOutput` is kept
+   * bounded (see {@link PolecatExit}).
+   *
+   * @returns `recorded: true` when this call recorded it (the caller announces it), and the
+   * polecat as stored.
+   * @throws StoreError `NOT_FOUND` (no such polecat), `INVALID_RECORD` (a malformed exit).
+   * @example
+   * ```ts
+   * const { recorded } = await model.polecats.recordExit('api/toast', {
+   *   epoch: 7, beadId: 'bd-1', reason: 'exited', exitCode: 1, signal: null,
+   *   at: Date.now(), lastOutput: ['Error: out of memory'],
+   * });
+   * ```
+   */
+  async recordExit(
+    agent: string,
+    exit: PolecatExit,
+  ): Promise<{ recorded: boolean; polecat: Polecat }> {
+    const checked = checkExit(agent, exit);
+    return this.ctx.run(async (tx) => {
+      const polecat = await tx.get<Polecat>(COLLECTION, agent);
+      if (!polecat) throw notFound('polecat', agent);
+      if (polecat.lastExit !== undefined && polecat.lastExit.epoch >= checked.epoch)
+        return { recorded: false, polecat };
+      const next: Polecat = { ...polecat, lastExit: checked };
+      await tx.update(COLLECTION, next);
+      return { recorded: true, polecat: next };
     });
   }
 

@@ -256,4 +256,37 @@ export interface Polecat {
   readonly spawnClaimedAt?: number;
   /** When the session of `spawnEpoch` was seen started. */
   readonly spawnStartedAt?: number;
+  /** How its last session ended (one record per epoch; see {@link PolecatExit}). */
+  readonly lastExit?: PolecatExit;
+}
+
+/**
+ * How a polecat's session ended, recorded once per epoch before anything restarts or replaces
+ * it, and announced as `polecat.exited`.
+ *
+ * - `exited`: the session ended by itself; `exitCode` or `signal` says how (from the driver).
+ * - `missing`: the session is gone without a trace (its tmux server died, the host rebooted):
+ *   nobody can tell how it ended, so `exitCode` and `signal` are both null.
+ * - `stopped`: the town stopped it on purpose while its work stayed on the hook (a `restart`
+ *   request, a hung session, a dock); `exitCode` and `signal` are what the driver reported
+ *   after the stop.
+ */
+export interface PolecatExit {
+  /** The epoch of the session that ended. */
+  readonly epoch: number;
+  /** The bead the session worked on. */
+  readonly beadId: string;
+  readonly reason: 'exited' | 'missing' | 'stopped';
+  /** The process's exit code; null when a signal ended it or nobody can tell. */
+  readonly exitCode: number | null;
+  /** The signal that ended it (e.g. `SIGKILL`); null when it exited with a code or nobody can tell. */
+  readonly signal: string | null;
+  /** When it ended, per the driver; when it was noticed, if the driver cannot tell. */
+  readonly at: number;
+  /**
+   * Its last lines of output, oldest first, captured before anything replaced it: at most 20
+   * lines of at most 200 characters each (a longer line is cut, marked `…`), 2,000 characters
+   * in all (older lines are dropped first). Empty when the driver had nothing left to capture.
+   */
+  readonly lastOutput: readonly string[];
 }

@@ -39,6 +39,9 @@ import type {
 } from './types';
 import { witnessId } from './witness';
 
+/** Lines of a polecat's last output that `status()` shows with its last exit. */
+const STATUS_OUTPUT_LINES = 5;
+
 /** The default timings (ms). */
 export const DEFAULT_TIMINGS: Readonly<TownTimings> = Object.freeze({
   heartbeatMs: 180_000,
@@ -697,6 +700,10 @@ export class Town {
           session: sessions
             ? (sessions.get(session) ?? { name: session, state: 'missing' })
             : { name: session, state: 'unknown', reason: unread as string },
+          lastExit: p.lastExit && {
+            ...p.lastExit,
+            lastOutput: p.lastExit.lastOutput.slice(-STATUS_OUTPUT_LINES),
+          },
         });
       }
       rigs.push({

@@ -1,4 +1,4 @@
-import { type AnyActorRef, fromPromise, setup } from 'xstate';
+import { type ActorSystem, type AnyActorRef, fromPromise, setup } from 'xstate';
 import type { LifecycleRequest } from '../model/types';
 import type { JsonValue } from '../store/Store';
 import {
@@ -8,8 +8,12 @@ import {
   type TownContext,
   withDeadline,
 } from './context';
-import { ensureSession } from './polecat';
+import { type SessionRequest, sessionOwners } from './sessionOwner';
 import type { Poller } from './types';
+import { startPolecat, witnessId } from './witness';
+
+// biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem, which it does not export.
+type AnyActorSystem = ActorSystem<any>;
 
 const SESSION_ACTIONS = ['start', 'stop', 'restart'] as const;
 
@@ -51,16 +55,63 @@ export function overduePatrol(
   return { moleculeId: patrol.moleculeId, step: patrol.step, runningMs };
 }
 
-async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<JsonValue> {
+/**
+ * Hands a start or restart to the session's owner, its polecat actor under the rig's Witness
+ * (started or restarted first if it is not running), and waits until the owner has a session
+ * running: resolves with its epoch, or rejects with the owner's reason, or once `withinMs` pass.
+ */
+function askOwner(
+  ctx: TownContext,
+  witness: AnyActorRef,
+  agent: string,
+  rig: string,
+  ask: { restart: boolean; replaceEpoch: number | undefined },
+  withinMs: number,
+): Promise<number | undefined> {
+  const owners = sessionOwners(ctx);
+  let request: SessionRequest | undefined;
+  const answered = new Promise<number | undefined>((resolve, reject) => {
+    request = { ...ask, resolve, reject };
+    owners.post(agent, request);
+  });
+  const asked = startPolecat(ctx, witness, agent, rig);
+  return withDeadline(
+    ctx.clock,
+    asked.then(() => answered),
+    withinMs,
+    new AbortController(),
+    () => {
+      if (request) owners.withdraw(agent, request);
+      return new Error(
+        `${agent}'s polecat did not have a session running within the request's lease (${withinMs} ms)`,
+      );
+    },
+  );
+}
+
+/**
+ * Carries out one session request. A `stop` stops the session and puts the work back to the
+ * pool. A `start` or `restart` never starts a session here: it goes to the session's one owner,
+ * the polecat's actor under the rig's Witness (see `askOwner`), and completes with the epoch
+ * the owner has running; it fails when the rig is not operational, the agent has no work, the
+ * Witness is not running, or the owner has no session running within the request's lease.
+ */
+async function applySessionRequest(
+  ctx: TownContext,
+  system: AnyActorSystem,
+  request: LifecycleRequest,
+): Promise<JsonValue> {
   const { model, driver } = ctx;
   const agent = request.target;
   const polecat = await model.polecats.get(agent);
   if (!polecat) throw new Error(`no polecat ${agent}`);
   const session = sessionName(polecat.rig, polecatName(agent));
   if (request.action === 'stop') {
-    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
-    // The work goes back to the pool; otherwise the Witness would restart the session at once.
+    // The work goes back to the pool first (as with `done`): nothing restarts the session or
+    // takes its end for a crash, and if the daemon dies before the stop, the Witness stops the
+    // session as a leftover.
     if (await model.hooks.get(agent)) await model.hooks.detach(agent, { status: 'open' });
+    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
     ctx.sessions.forget(session);
     ctx.emit({ type: 'polecat.stopped', agent, rig: polecat.rig, reason: 'lifecycle request' });
     return { stopped: session };
@@ -69,22 +120,30 @@ async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<Js
   if (rig.state !== 'operational')
     throw new Error(`rig ${rig.id} is ${rig.state}; its sessions are not started`);
   if (!(await model.hooks.get(agent))) throw new Error(`${agent} has no work on its hook`);
-  if (request.action === 'restart') {
-    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
-    ctx.sessions.forget(session);
-  }
-  // An operator's restart is not the bead's fault: it does not count against its respawn limit.
-  const outcome = await ensureSession(
+  const witness = system.get(witnessId(rig.id)) as AnyActorRef | undefined;
+  if (witness?.getSnapshot().status !== 'active')
+    throw new Error(
+      `the Witness of rig ${rig.id} is not running; only its polecat actors start sessions, so ${request.action} ${agent} again once it is up`,
+    );
+  const restart = request.action === 'restart';
+  const before = restart ? await driver.status(session) : undefined;
+  const now = ctx.clock.now();
+  const withinMs = Math.max(0, (request.claim?.expiresAt ?? now + ctx.timings.leaseMs) - now);
+  const epoch = await askOwner(
     ctx,
-    { agent, rig: polecat.rig },
-    { countRespawn: request.action !== 'restart' },
+    witness,
+    agent,
+    rig.id,
+    { restart, replaceEpoch: before?.state === 'running' ? before.epoch : undefined },
+    withinMs,
   );
-  const status = await driver.status(session);
-  return { session, outcome: outcome ?? 'running', epoch: status.epoch ?? null };
+  return { session, outcome: 'running', epoch: epoch ?? null };
 }
 
-async function processSessionRequests(ctx: TownContext): Promise<void> {
-  await drainLifecycle(ctx, 'daemon', SESSION_ACTIONS, (request) => carryOut(ctx, request));
+async function processSessionRequests(ctx: TownContext, system: AnyActorSystem): Promise<void> {
+  await drainLifecycle(ctx, 'daemon', SESSION_ACTIONS, (request) =>
+    applySessionRequest(ctx, system, request),
+  );
 }
 
 /**
@@ -94,7 +153,9 @@ async function processSessionRequests(ctx: TownContext): Promise<void> {
 export function lifecycleLogic(ctx: TownContext) {
   return setup({
     types: { events: {} as { type: 'WAKE' } },
-    actors: { process: fromPromise<void, undefined>(() => processSessionRequests(ctx)) },
+    actors: {
+      process: fromPromise<void, undefined>(({ system }) => processSessionRequests(ctx, system)),
+    },
     delays: { poll: () => ctx.timings.heartbeatMs },
   }).createMachine({
     initial: 'processing',

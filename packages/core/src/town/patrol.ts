@@ -22,6 +22,7 @@ import {
   type TownContext,
   withDeadline,
 } from './context';
+import { captureOutput, noticeExit } from './exits';
 import type { Assessment, PatrolSummary, Situation, TownHealth } from './types';
 import { witnessId, witnessSpec } from './witness';
 
@@ -129,8 +130,13 @@ async function stopRigSessions(ctx: TownContext, rig: string): Promise<string[]>
   // The sessions labelled with the rig: the same ones the docked-rig situation counts.
   for (const s of await ctx.driver.list()) {
     if (s.state !== 'running' || s.labels?.rig !== rig) continue;
+    // A hooked polecat's session stopped on purpose is recorded as such, with its last output,
+    // so the undock that respawns it does not take it for a crash.
+    const agent = s.labels.agent;
+    const lastOutput = agent === undefined ? [] : await captureOutput(ctx, s.name);
     await ctx.driver.stop(s.name, { graceMs: ctx.timings.stopGraceMs });
     ctx.sessions.forget(s.name);
+    if (agent !== undefined) await noticeExit(ctx, agent, { stopped: true, lastOutput });
     stopped.push(s.name);
   }
   return stopped;

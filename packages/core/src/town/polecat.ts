@@ -3,6 +3,8 @@ import type { ChildSpec } from '../childSpec';
 import { isSessionName } from '../driver/checks';
 import { DriverError } from '../errors';
 import { callHook, errorMessage, polecatName, sessionName, type TownContext } from './context';
+import { captureOutput, noticeExit } from './exits';
+import { type SessionRequest, sessionOwners } from './sessionOwner';
 import type { AgentContext } from './types';
 
 /** How a polecat actor ended: it does not end while its session is being looked after. */
@@ -43,6 +45,24 @@ function primeText(ctx: TownContext, agentContext: AgentContext): Promise<string
 }
 
 /**
+ * Stops a running session on purpose: its last output is captured first, and its end recorded
+ * as `stopped` (when it is the polecat's current session), then `polecat.stopped` says why.
+ */
+async function stopOnPurpose(
+  ctx: TownContext,
+  agent: string,
+  rig: string,
+  session: string,
+  reason: string,
+): Promise<void> {
+  const lastOutput = await captureOutput(ctx, session);
+  await ctx.driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
+  ctx.sessions.forget(session);
+  await noticeExit(ctx, agent, { stopped: true, lastOutput });
+  ctx.emit({ type: 'polecat.stopped', agent, rig, reason });
+}
+
+/**
  * Makes sure a polecat's hook has a healthy session, once:
  * - a running, healthy session of this hook's bead is adopted whatever its epoch (never kill a
  *   healthy agent); a session left from other work (a `done` cut off by a crash) is stopped;
@@ -51,14 +71,20 @@ function primeText(ctx: TownContext, agentContext: AgentContext): Promise<string
  *   right before a spawn, and a spawn whose actor was stopped meanwhile is undone;
  * - a new session claims its epoch in the store first, then starts, then is primed;
  * - past `maxRespawns` respawns (or failed starts) of the same bead, the bead leaves the hook as
- *   `blocked` and is escalated, instead of looping.
+ *   `blocked` and is escalated, instead of looping;
+ * - a session that ended is recorded (`polecat.exited`, with its last output) before anything
+ *   replaces it; `replaceEpoch` (a restart request) stops the running session of that epoch on
+ *   purpose first, recorded the same way.
+ *
+ * Only a polecat's actor calls it, inside its owner's lock: it is the one place that starts a
+ * session (see {@link polecatLogic}).
  *
  * @returns undefined when a session is running, or why the polecat has nothing to run.
  */
-export async function ensureSession(
+async function ensureSession(
   ctx: TownContext,
   input: PolecatInput,
-  options: { countRespawn?: boolean; signal?: AbortSignal } = {},
+  options: { countRespawn?: boolean; signal?: AbortSignal; replaceEpoch?: number } = {},
 ): Promise<PolecatOutcome | undefined> {
   const { model, driver, timings } = ctx;
   const { agent, rig } = input;
@@ -89,7 +115,12 @@ export async function ensureSession(
       `cannot get a session named ${JSON.stringify(session)} (rig names are 1 to 32 letters, digits, '_' or '-')`,
     );
   const status = await driver.status(session);
-  if (status.state === 'running') {
+  const replace =
+    status.state === 'running' &&
+    options.replaceEpoch !== undefined &&
+    status.epoch === options.replaceEpoch;
+  if (replace) await stopOnPurpose(ctx, agent, rig, session, 'restart request');
+  else if (status.state === 'running') {
     const labels = status.labels;
     const otherWork =
       labels !== undefined &&
@@ -125,15 +156,14 @@ export async function ensureSession(
       ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
       return undefined;
     }
-    await driver.stop(session, { graceMs: timings.stopGraceMs });
-    ctx.sessions.forget(session);
-    ctx.emit({
-      type: 'polecat.stopped',
+    await stopOnPurpose(
+      ctx,
       agent,
       rig,
-      reason: otherWork ? `the session held other work (${labels?.bead})` : 'hung: no activity',
-    });
-  }
+      session,
+      otherWork ? `the session held other work (${labels?.bead})` : 'hung: no activity',
+    );
+  } else await noticeExit(ctx, agent);
   // Read again: the rig may have been parked or docked while a session was being stopped.
   if ((await model.rigs.require(rig)).state !== 'operational') return 'rig-not-operational';
   if (signal?.aborted) return 'stopped';
@@ -204,20 +234,86 @@ export async function ensureSession(
   return undefined;
 }
 
+/** What a request is told when the polecat has nothing to run. */
+const OUTCOME_REASONS: Record<PolecatOutcome, string> = {
+  'no-hook': 'it has no work on its hook',
+  'rig-not-operational': 'its rig is parked or docked',
+  escalated: 'its bead was escalated and taken off its hook',
+  stopped: 'its polecat was stopped',
+};
+
 /**
- * A polecat as actor logic: ensures its session, then waits until stopped. Stopping the actor
- * never stops the session (a Witness restart re-attaches to it); the session is stopped only by
- * `done`, a dock, a warrant or a hang.
+ * A polecat as actor logic: the one owner of its session. It ensures the session, then waits
+ * until stopped or until the Daemon hands it a `start` or `restart` request, which it carries
+ * out the same way (a restart first stops the session it replaces). Each step runs inside the
+ * agent's owner lock, so an actor restarted by its supervisor acts only after the step of the
+ * one it replaces. Stopping the actor never stops the session (a Witness restart re-attaches to
+ * it); the session is stopped only by `done`, a dock, a warrant, a hang or a restart request.
  */
 export function polecatLogic(ctx: TownContext) {
   return fromPromise<PolecatOutcome, PolecatInput>(async ({ input, signal }) => {
-    const outcome = await ensureSession(ctx, input, { signal });
-    if (outcome) return outcome;
-    if (signal.aborted) return 'stopped';
-    await new Promise<void>((resolve) =>
-      signal.addEventListener('abort', () => resolve(), { once: true }),
-    );
-    return 'stopped';
+    const owners = sessionOwners(ctx);
+    const { agent } = input;
+    let wake: () => void = () => {};
+    const unlisten = owners.listen(agent, () => wake());
+    try {
+      let requests: SessionRequest[] = owners.take(agent);
+      for (;;) {
+        const restart = requests.find((r) => r.restart);
+        let outcome: PolecatOutcome | undefined;
+        try {
+          outcome = await owners.exclusive(agent, () =>
+            ensureSession(ctx, input, {
+              signal,
+              // An operator's restart is not the bead's fault: it does not count against its
+              // respawn limit.
+              ...(restart
+                ? {
+                    countRespawn: false,
+                    ...(restart.replaceEpoch === undefined
+                      ? {}
+                      : { replaceEpoch: restart.replaceEpoch }),
+                  }
+                : {}),
+            }),
+          );
+        } catch (error) {
+          const why = new Error(`starting the session failed: ${errorMessage(error)}`);
+          for (const r of requests) r.reject(why);
+          throw error;
+        }
+        if (outcome === 'stopped' && signal.aborted) {
+          // Stopped before acting: the actor that replaces this one takes them.
+          owners.requeue(agent, requests);
+          return outcome;
+        }
+        if (outcome) {
+          const why = new Error(`${agent} gets no session: ${OUTCOME_REASONS[outcome]}`);
+          for (const r of requests) r.reject(why);
+          return outcome;
+        }
+        if (requests.length > 0) {
+          const epoch = (await ctx.model.polecats.get(agent))?.spawnEpoch;
+          for (const r of requests) r.resolve(epoch);
+        }
+        if (signal.aborted) return 'stopped';
+        requests = owners.take(agent);
+        if (requests.length > 0) continue;
+        await new Promise<void>((resolve) => {
+          const onAbort = () => resolve();
+          wake = () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
+        });
+        wake = () => {};
+        if (signal.aborted) return 'stopped';
+        requests = owners.take(agent);
+      }
+    } finally {
+      unlisten();
+    }
   });
 }
 
@@ -248,7 +344,16 @@ export function polecatSpec(
     probes: {
       liveness: {
         // Two readings in a row: one hiccup of the driver does not restart a healthy agent.
-        check: async () => ctx.healthy(await ctx.sessions.status(session)),
+        // A session its owner is acting on (stopping, starting) is not judged meanwhile, for
+        // at most the spawn grace. One that ended is recorded at once, before the restart.
+        check: async () => {
+          const status = await ctx.sessions.status(session);
+          const busySince = sessionOwners(ctx).busySince(agent);
+          if (busySince !== undefined && ctx.clock.now() - busySince < timings.spawnGraceMs)
+            return true;
+          if (status.state !== 'running') await noticeExit(ctx, agent);
+          return ctx.healthy(status);
+        },
         periodMs: timings.surveyMs,
         timeoutMs: Math.max(1_000, Math.floor(timings.surveyMs / 2)),
         failureThreshold: 2,

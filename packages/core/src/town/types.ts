@@ -3,7 +3,7 @@ import type { Clock } from '../Clock';
 import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
 import type { SupervisorEventBus } from '../events';
 import type { GateEvaluator } from '../gate/GateEvaluator';
-import type { Bead, Polecat, Report, RigState, Severity } from '../model/types';
+import type { Bead, Polecat, PolecatExit, Report, RigState, Severity } from '../model/types';
 import type { JsonObject, Store } from '../store/Store';
 
 /** Every timing of the town, in ms on its clock. See docs/town.md for what each one does. */
@@ -241,6 +241,22 @@ export type TownEvent = { at: number } & (
       epoch: number | undefined;
     }
   | { type: 'polecat.stopped'; agent: string; rig: string; reason: string }
+  | {
+      /**
+       * A hooked polecat's session ended: once per epoch, recorded before anything restarts or
+       * replaces it (see {@link PolecatExit}). `exitedAt` is when it ended per the driver.
+       */
+      type: 'polecat.exited';
+      agent: string;
+      rig: string;
+      beadId: string;
+      epoch: number;
+      reason: PolecatExit['reason'];
+      exitCode: number | null;
+      signal: string | null;
+      exitedAt: number;
+      lastOutput: readonly string[];
+    }
   | { type: 'polecat.escalated'; agent: string; rig: string; beadId: string; respawns: number }
   | { type: 'polecat.done'; agent: string; rig: string; beadId: string; status: string }
   | { type: 'witness.started'; rig: string }
@@ -273,6 +289,11 @@ export interface PolecatStatus {
    * `list()` failed or did not settle within `callTimeoutMs`.
    */
   session: SessionStatus | UnknownSession;
+  /**
+   * How its last session ended (undefined: none has, since the polecat was created), with the
+   * last 5 lines of its output (the polecat record in the store keeps up to 20).
+   */
+  lastExit: PolecatExit | undefined;
 }
 
 /** A session whose state could not be read: the driver failed or did not answer in time. */

@@ -10,7 +10,9 @@ import {
 } from '../supervisorApi';
 import { supervisor } from '../supervisorLogic';
 import { polecatName, sessionName, type TownContext } from './context';
+import { noticeExit } from './exits';
 import { polecatLogic, polecatSpec } from './polecat';
+import { sessionOwners } from './sessionOwner';
 
 /** The ping a Witness answers: when its watch last finished a survey, and when it started. */
 export interface WitnessPong {
@@ -56,7 +58,9 @@ async function stopLeftovers(
 /**
  * Makes the Witness's polecat children match the rig's hooks: an operational rig gets a polecat
  * per hook; a parked rig keeps only those whose sessions are still running (in-flight work
- * finishes, nothing new starts); a docked rig's Witness is stopped by the Deacon.
+ * finishes, nothing new starts); a docked rig's Witness is stopped by the Deacon. It starts and
+ * deletes polecat actors only, never a session: a hooked polecat's session that ended is
+ * recorded here (`polecat.exited`, once per epoch) and restarted by its own actor.
  */
 async function reconcile(
   ctx: TownContext,
@@ -69,13 +73,14 @@ async function reconcile(
   const desired = new Map<string, string>();
   const hooks = await ctx.model.hooks.list({ rig });
   await stopLeftovers(ctx, rig, new Map(hooks.map((h) => [h.id, h.beadId])));
+  const owners = sessionOwners(ctx);
   for (const hook of hooks) {
     const id = `polecat-${polecatName(hook.id)}`;
-    if (record.state === 'operational') desired.set(id, hook.id);
-    else if (
-      (await ctx.sessions.status(sessionName(rig, polecatName(hook.id)))).state === 'running'
-    )
-      desired.set(id, hook.id);
+    const state = (await ctx.sessions.status(sessionName(rig, polecatName(hook.id)))).state;
+    // A session its owner is acting on is left to the owner, which records its end itself.
+    if (state !== 'running' && owners.busySince(hook.id) === undefined)
+      await noticeExit(ctx, hook.id);
+    if (record.state === 'operational' || state === 'running') desired.set(id, hook.id);
   }
   const current = new Map(
     whichChildren(witness)
@@ -103,13 +108,46 @@ async function reconcile(
   }
 }
 
+const polecatLogics = new WeakMap<TownContext, ReturnType<typeof polecatLogic>>();
+
+/** The town's polecat actor logic, one for every Witness (and for the Daemon's requests). */
+function polecatLogicOf(ctx: TownContext): ReturnType<typeof polecatLogic> {
+  let logic = polecatLogics.get(ctx);
+  if (!logic) {
+    logic = polecatLogic(ctx);
+    polecatLogics.set(ctx, logic);
+  }
+  return logic;
+}
+
+/**
+ * Asks a rig's Witness to have a polecat actor for `agent` running: started if it has none,
+ * restarted if it is stopped; one that is running or waiting out its backoff is left as it is.
+ * A survey starting it meanwhile is not an error.
+ */
+export async function startPolecat(
+  ctx: TownContext,
+  witness: AnyActorRef,
+  agent: string,
+  rig: string,
+): Promise<void> {
+  const id = `polecat-${polecatName(agent)}`;
+  const child = whichChildren(witness).find((c) => c.id === id);
+  try {
+    if (!child) await startChild(witness, polecatSpec(ctx, polecatLogicOf(ctx), agent, rig));
+    else if (child.state === 'stopped') await restartChild(witness, id);
+  } catch (error) {
+    if (!(error instanceof SupervisorError)) throw error;
+  }
+}
+
 /**
  * A rig's Witness: a supervisor whose `watch` child surveys the rig every `surveyMs` (and on
  * demand), and whose polecat children each look after one hook's session. It answers the
  * Deacon's pings with the time of its last completed survey, so a Witness that is stuck is found.
  */
 export function witnessLogic(ctx: TownContext, rig: string) {
-  const polecat = polecatLogic(ctx);
+  const polecat = polecatLogicOf(ctx);
   const watch = setup({
     types: {
       context: {} as { startedAt: number; lastSurveyAt: number | undefined },

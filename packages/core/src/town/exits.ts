@@ -1,0 +1,87 @@
+import { EXIT_OUTPUT_LINES } from '../model/Polecats';
+import type { PolecatExit } from '../model/types';
+import { sessionName, type TownContext } from './context';
+
+/**
+ * Records and announces (`polecat.exited`) how a hooked polecat's session ended, once per epoch,
+ * with its last lines of output captured first: call it before anything restarts or replaces
+ * the session. Every path that sees an ended session calls it (the polecat's liveness probe, the
+ * Witness's survey, the polecat starting a new session, a stop on purpose); the store keeps the
+ * first record of an epoch and the others change nothing.
+ *
+ * Only the session of the polecat's current spawn counts: its epoch is the last one claimed, it
+ * was seen started, and it worked on the bead still on the hook. A `missing` session is taken as
+ * that spawn's (nothing else is left to tell). A session that is running is not an exit.
+ *
+ * @param options.stopped - the town stopped it on purpose (`reason: 'stopped'`).
+ * @param options.lastOutput - output captured before a stop; read from the driver otherwise.
+ * @returns the exit when this call recorded it, else undefined.
+ */
+export async function noticeExit(
+  ctx: TownContext,
+  agent: string,
+  options: { stopped?: boolean; lastOutput?: readonly string[] } = {},
+): Promise<PolecatExit | undefined> {
+  const { model } = ctx;
+  const polecat = await model.polecats.get(agent);
+  if (polecat?.spawnEpoch === undefined || polecat.spawnStartedAt === undefined) return undefined;
+  if ((polecat.lastExit?.epoch ?? -1) >= polecat.spawnEpoch) return undefined;
+  const hook = await model.hooks.get(agent);
+  if (!hook || hook.beadId !== polecat.spawnBeadId) return undefined;
+  const session = sessionName(polecat.rig, polecat.name);
+  // Read again from the driver, after the record: a survey's reading may predate a new start,
+  // and a session seen started in the record but not running now has really ended.
+  const status = await ctx.driver.status(session);
+  if (status.state === 'running') return undefined;
+  const epoch = status.state === 'missing' ? polecat.spawnEpoch : status.epoch;
+  if (epoch !== polecat.spawnEpoch) return undefined;
+  const lastOutput = options.lastOutput ?? (await captureOutput(ctx, session));
+  const exit: PolecatExit =
+    status.state === 'missing'
+      ? {
+          epoch,
+          beadId: hook.beadId,
+          reason: 'missing',
+          exitCode: null,
+          signal: null,
+          at: ctx.clock.now(),
+          lastOutput,
+        }
+      : {
+          epoch,
+          beadId: hook.beadId,
+          reason: options.stopped ? 'stopped' : 'exited',
+          exitCode: status.exitCode ?? null,
+          signal: status.signal ?? null,
+          at: status.exitedAt ?? ctx.clock.now(),
+          lastOutput,
+        };
+  const { recorded, polecat: stored } = await model.polecats.recordExit(agent, exit);
+  if (!recorded || !stored.lastExit) return undefined;
+  const recordedExit = stored.lastExit;
+  ctx.emit({
+    type: 'polecat.exited',
+    agent,
+    rig: polecat.rig,
+    beadId: recordedExit.beadId,
+    epoch: recordedExit.epoch,
+    reason: recordedExit.reason,
+    exitCode: recordedExit.exitCode,
+    signal: recordedExit.signal,
+    exitedAt: recordedExit.at,
+    lastOutput: recordedExit.lastOutput,
+  });
+  return recordedExit;
+}
+
+/**
+ * The session's last lines of output, or none when the driver has nothing left (a `missing`
+ * session) or fails to say: the exit is recorded either way.
+ */
+export async function captureOutput(ctx: TownContext, session: string): Promise<string[]> {
+  try {
+    return await ctx.driver.capture(session, { lines: EXIT_OUTPUT_LINES });
+  } catch {
+    return [];
+  }
+}
