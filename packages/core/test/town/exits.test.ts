@@ -408,7 +408,8 @@ describe('one owner restarts a session: the polecat actor', () => {
     const driver = recordingDriver({ clock, ms, from: 2 });
     const t = await createTestTown({
       clock,
-      timings: { ...TIMINGS, leaseMs: 600_000 },
+      // A start slower than the spawn grace, but within the limit of one driver call.
+      timings: { ...TIMINGS, leaseMs: 600_000, callTimeoutMs: 120_000 },
       wrapDriver: driver.wrap,
     });
     const w = await working(t);
