@@ -1,4 +1,4 @@
-import { type AnyActorRef, fromPromise, setup } from 'xstate';
+import { type ActorSystem, type AnyActorRef, fromPromise, setup } from 'xstate';
 import type { LifecycleRequest } from '../model/types';
 import type { JsonValue } from '../store/Store';
 import {
@@ -9,7 +9,9 @@ import {
   withDeadline,
 } from './context';
 import { ensureSession } from './polecat';
+import { stopSession } from './stopSession';
 import type { Poller } from './types';
+import { witnessId } from './witness';
 
 const SESSION_ACTIONS = ['start', 'stop', 'restart'] as const;
 
@@ -32,40 +34,58 @@ export function heartbeatLogic(ctx: TownContext) {
   });
 }
 
-async function carryOut(ctx: TownContext, request: LifecycleRequest): Promise<JsonValue> {
+/**
+ * Carries out one session request. The stops are on purpose (`stopSession`): the polecat's actor
+ * is retired first and the stop recorded, so neither the new session of a restart nor a later
+ * one counts as a respawn of the bead, nor the stop as a failure under the Witness.
+ */
+async function applySessionRequest(
+  ctx: TownContext,
+  // biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
+  system: ActorSystem<any>,
+  request: LifecycleRequest,
+): Promise<JsonValue> {
   const { model, driver } = ctx;
   const agent = request.target;
   const polecat = await model.polecats.get(agent);
   if (!polecat) throw new Error(`no polecat ${agent}`);
   const session = sessionName(polecat.rig, polecatName(agent));
+  const witness = system.get(witnessId(polecat.rig)) as AnyActorRef | undefined;
+  const stop = (reason: string) =>
+    stopSession(ctx, {
+      session,
+      rig: polecat.rig,
+      agent,
+      reason,
+      ...(witness === undefined ? {} : { witness }),
+    });
   if (request.action === 'stop') {
-    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
-    // The work goes back to the pool; otherwise the Witness would restart the session at once.
+    // The work goes back to the pool first; otherwise the Witness would restart the session.
+    // A crash before the stop leaves a session whose bead is off the hook: the Witness stops it.
     if (await model.hooks.get(agent)) await model.hooks.detach(agent, { status: 'open' });
-    ctx.sessions.forget(session);
-    ctx.emit({ type: 'polecat.stopped', agent, rig: polecat.rig, reason: 'lifecycle request' });
+    await stop(`lifecycle request ${request.id}: stop`);
     return { stopped: session };
   }
   const rig = await model.rigs.require(polecat.rig);
   if (rig.state !== 'operational')
     throw new Error(`rig ${rig.id} is ${rig.state}; its sessions are not started`);
   if (!(await model.hooks.get(agent))) throw new Error(`${agent} has no work on its hook`);
-  if (request.action === 'restart') {
-    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
-    ctx.sessions.forget(session);
-  }
-  // An operator's restart is not the bead's fault: it does not count against its respawn limit.
-  const outcome = await ensureSession(
-    ctx,
-    { agent, rig: polecat.rig },
-    { countRespawn: request.action !== 'restart' },
-  );
+  // An operator's restart is not the bead's fault: the stop is recorded, so the new session does
+  // not count against its respawn limit.
+  if (request.action === 'restart') await stop(`lifecycle request ${request.id}: restart`);
+  const outcome = await ensureSession(ctx, { agent, rig: polecat.rig });
   const status = await driver.status(session);
   return { session, outcome: outcome ?? 'running', epoch: status.epoch ?? null };
 }
 
-async function processSessionRequests(ctx: TownContext): Promise<void> {
-  await drainLifecycle(ctx, 'daemon', SESSION_ACTIONS, (request) => carryOut(ctx, request));
+async function processSessionRequests(
+  ctx: TownContext,
+  // biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
+  system: ActorSystem<any>,
+): Promise<void> {
+  await drainLifecycle(ctx, 'daemon', SESSION_ACTIONS, (request) =>
+    applySessionRequest(ctx, system, request),
+  );
 }
 
 /**
@@ -75,7 +95,9 @@ async function processSessionRequests(ctx: TownContext): Promise<void> {
 export function lifecycleLogic(ctx: TownContext) {
   return setup({
     types: { events: {} as { type: 'WAKE' } },
-    actors: { process: fromPromise<void, undefined>(() => processSessionRequests(ctx)) },
+    actors: {
+      process: fromPromise<void, undefined>(({ system }) => processSessionRequests(ctx, system)),
+    },
     delays: { poll: () => ctx.timings.heartbeatMs },
   }).createMachine({
     initial: 'processing',

@@ -3,6 +3,7 @@ import type { ChildSpec } from '../childSpec';
 import { isSessionName } from '../driver/checks';
 import { DriverError } from '../errors';
 import { polecatName, sessionName, type TownContext } from './context';
+import { stopSession } from './stopSession';
 
 /** How a polecat actor ended: it does not end while its session is being looked after. */
 export type PolecatOutcome = 'no-hook' | 'rig-not-operational' | 'escalated' | 'stopped';
@@ -45,14 +46,15 @@ async function giveUp(
  *   right before a spawn, and a spawn whose actor was stopped meanwhile is undone;
  * - a new session claims its epoch in the store first, then starts, then is primed;
  * - past `maxRespawns` respawns (or failed starts) of the same bead, the bead leaves the hook as
- *   `blocked` and is escalated, instead of looping.
+ *   `blocked` and is escalated, instead of looping. Only crashes and hangs count: a session the
+ *   town stopped on purpose (`stopSession`) is not a respawn when it comes back.
  *
  * @returns undefined when a session is running, or why the polecat has nothing to run.
  */
 export async function ensureSession(
   ctx: TownContext,
   input: PolecatInput,
-  options: { countRespawn?: boolean; signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal } = {},
 ): Promise<PolecatOutcome | undefined> {
   const { model, driver, timings } = ctx;
   const { agent, rig } = input;
@@ -99,13 +101,14 @@ export async function ensureSession(
       ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
       return undefined;
     }
-    await driver.stop(session, { graceMs: timings.stopGraceMs });
-    ctx.sessions.forget(session);
-    ctx.emit({
-      type: 'polecat.stopped',
-      agent,
+    // A hang is the session's own fault and its respawn counts; other work left in the session
+    // (a `done` cut off by a crash) is stopped on purpose.
+    await stopSession(ctx, {
+      session,
       rig,
+      agent,
       reason: otherWork ? `the session held other work (${labels?.bead})` : 'hung: no activity',
+      fault: !otherWork,
     });
   }
   // Read again: the rig may have been parked or docked while a session was being stopped.
@@ -119,7 +122,9 @@ export async function ensureSession(
       : undefined;
   };
   const { epoch, respawn } = await model.polecats.beginSpawn(agent, hook.beadId);
-  if (respawn && options.countRespawn !== false) {
+  // A respawn is a spawn after a crash: a stop on purpose (a dock, a restart request, `done`) was
+  // recorded on the polecat, and `beginSpawn` does not call the next spawn a respawn.
+  if (respawn) {
     const outcome = await countTry((n) => `keeps killing its polecat: ${n} respawns`);
     if (outcome) return outcome;
   }
@@ -157,11 +162,10 @@ export async function ensureSession(
   ctx.sessions.forget(session);
   // Stopped while starting (a dock, a retire): undo the spawn if the rig no longer takes one.
   if (signal?.aborted && (await model.rigs.require(rig)).state !== 'operational') {
-    await driver.stop(session, { graceMs: timings.stopGraceMs });
-    ctx.emit({
-      type: 'polecat.stopped',
-      agent,
+    await stopSession(ctx, {
+      session,
       rig,
+      agent,
       reason: 'the rig was parked or docked while it started',
     });
     return 'rig-not-operational';
@@ -177,7 +181,7 @@ export async function ensureSession(
 /**
  * A polecat as actor logic: ensures its session, then waits until stopped. Stopping the actor
  * never stops the session (a Witness restart re-attaches to it); the session is stopped only by
- * `done`, a dock, a warrant or a hang.
+ * `done`, a dock, a restart or stop request, a warrant or a hang, each through `stopSession`.
  */
 export function polecatLogic(ctx: TownContext) {
   return fromPromise<PolecatOutcome, PolecatInput>(async ({ input, signal }) => {
