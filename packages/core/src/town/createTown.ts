@@ -457,7 +457,7 @@ export class Town {
     list: (): Promise<Rig[]> => this.model.rigs.list(),
     park: (rig: string) => this.request('park', rig),
     unpark: (rig: string) => this.request('unpark', rig),
-    dock: (rig: string, options: { immediate?: boolean } = {}) =>
+    dock: async (rig: string, options: { immediate?: boolean } = {}) =>
       this.request('dock', rig, checkDockOptions(options)),
     undock: (rig: string) => this.request('undock', rig),
   };
