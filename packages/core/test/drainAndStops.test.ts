@@ -94,6 +94,20 @@ describe('a stop on purpose (model.polecats.recordStop)', () => {
     expect((await model.polecats.beginSpawn('api/toast', bead.id)).respawn).toBe(true);
   });
 
+  it('a stopped session seen running again (a stop cut off by a crash) is no longer excused', async () => {
+    const { model } = await withRig();
+    const bead = await model.beads.create({ title: 'x' });
+    await model.polecats.sling(bead.id, 'api');
+    const first = await model.polecats.beginSpawn('api/toast', bead.id);
+    await model.polecats.markStarted('api/toast', first.epoch);
+    await model.polecats.recordStop('api/toast', { epoch: first.epoch, reason: 'docked' });
+    // Adopted again: it runs, so its next end is a crash.
+    expect(await model.polecats.markStarted('api/toast', first.epoch)).not.toHaveProperty(
+      'stoppedEpoch',
+    );
+    expect((await model.polecats.beginSpawn('api/toast', bead.id)).respawn).toBe(true);
+  });
+
   it('refuses a bad epoch or reason, and an unknown polecat', async () => {
     const { model } = await withRig();
     const bead = await model.beads.create({ title: 'x' });

@@ -205,7 +205,8 @@ export class Polecats {
 
   /**
    * Records that the session of a claimed epoch started (or was found running). Adopting a
-   * running session of another epoch records that epoch instead.
+   * running session of another epoch records that epoch instead. A stop recorded earlier
+   * (`recordStop`) is cleared: the session runs, and its next end counts unless recorded again.
    */
   async markStarted(agent: string, epoch: number): Promise<Polecat> {
     return this.ctx.run(async (tx) => {
@@ -217,7 +218,10 @@ export class Polecats {
           message: `polecat ${agent}: epoch must be an integer >= 0`,
         });
       }
-      const next: Polecat = { ...polecat, spawnEpoch: epoch, spawnStartedAt: this.ctx.now() };
+      // A session seen running again is alive: whatever ends it from now on is news, so an
+      // older stop record (a stop cut off by a crash) no longer excuses it.
+      const { stoppedEpoch: _stopped, stopReason: _reason, stoppedAt: _at, ...rest } = polecat;
+      const next: Polecat = { ...rest, spawnEpoch: epoch, spawnStartedAt: this.ctx.now() };
       await tx.update(COLLECTION, next);
       return next;
     });
