@@ -12,9 +12,9 @@ import {
 } from '@belfry/core';
 import { humanOutcome } from '@belfry/gate-human';
 import { SqliteStore } from '@belfry/store-sqlite';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { type BelfryConfig, CONFIG_FILE, defaultConfigText, loadConfig } from './config';
-import { ALREADY_RUNNING, describeEvent, runDaemon } from './daemon';
+import { ALREADY_RUNNING, runDaemon } from './daemon';
 import {
   DaemonLock,
   type DaemonState,
@@ -313,21 +313,32 @@ WantedBy=default.target
     'dock',
     'undock',
   ] as const satisfies readonly LifecycleAction[]) {
-    rig
+    const command = rig
       .command(`${action} <rig>`)
-      .description(`${action} a rig: the request is stored and the daemon woken`)
-      .action(async (name: string, _opts: unknown, cmd: Command) => {
-        const request = await withModel(cmd, (m) =>
-          m.lifecycle.request({ action, target: name, requestedBy: 'cli' }),
-        );
-        const woke = await wake(cmd);
-        print(
-          cmd,
-          { request, daemon: woke ? 'woken' : 'not running' },
-          () =>
-            `${action} ${name}: request ${request.id} stored; ${woke ? 'the daemon is carrying it out' : 'it waits for the daemon to start'}`,
-        );
-      });
+      .description(
+        action === 'dock'
+          ? 'dock a rig: its in-flight work may finish within the drain limit, then what is left is stopped (--now: stop at once); the request is stored and the daemon woken'
+          : `${action} a rig: the request is stored and the daemon woken`,
+      );
+    if (action === 'dock')
+      command.option('--now', 'stop the rig’s sessions at once instead of draining them');
+    command.action(async (name: string, opts: { now?: boolean }, cmd: Command) => {
+      const request = await withModel(cmd, (m) =>
+        m.lifecycle.request({
+          action,
+          target: name,
+          requestedBy: 'cli',
+          ...(opts.now === true ? { args: { immediate: true } } : {}),
+        }),
+      );
+      const woke = await wake(cmd);
+      print(
+        cmd,
+        { request, daemon: woke ? 'woken' : 'not running' },
+        () =>
+          `${action} ${name}: request ${request.id} stored; ${woke ? 'the daemon is carrying it out' : 'it waits for the daemon to start'}`,
+      );
+    });
   }
 
   program

@@ -6,7 +6,12 @@
  * next step, no molecule step went out twice, no session was spawned twice for an epoch, and the
  * timer gates kept their remaining time.
  *
- * BELFRY_CRASH_TRIALS=n runs n trials (default 54); BELFRY_CRASH_SEED=s replays one.
+ * Drain trials freeze the town inside a graceful dock (between the dock request and the end of
+ * its drain) and check, besides the above, that the rig ends docked with its drain over, none of
+ * its sessions running or spawned into it while docked, and every session stopped once.
+ *
+ * BELFRY_CRASH_TRIALS=n runs n trials (default 54); BELFRY_CRASH_SEED=s replays one
+ * (BELFRY_CRASH_DRAIN_SEED=s one drain trial); BELFRY_CRASH_DRAIN_TRIALS=n (default 12).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -20,6 +25,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const HERE = join(import.meta.dirname, 'crash');
 const BUNDLE = join(HERE, '.build', 'townProcess.mjs');
 const TARGETS = ['patrol', 'dispatch', 'lifecycle'] as const;
+const DRAIN_TRIALS = Number(process.env.BELFRY_CRASH_DRAIN_TRIALS ?? 12);
+const DRAIN_REPLAY = process.env.BELFRY_CRASH_DRAIN_SEED;
 const TRIALS = Number(process.env.BELFRY_CRASH_TRIALS ?? 54);
 const REPLAY = process.env.BELFRY_CRASH_SEED;
 const BASE_SEED = 20_261_122;
@@ -28,7 +35,7 @@ const SLACK_MS = 5_000;
 
 interface Trial {
   seed: number;
-  target: (typeof TARGETS)[number];
+  target: (typeof TARGETS)[number] | 'drain';
   fromOp: number;
 }
 
@@ -37,13 +44,22 @@ interface Outcome {
   frozen?: string;
 }
 
-function trialOf(seed: number): Trial {
-  // The kill point: a seeded write number (the first matching write from it on).
+function mix(seed: number): number {
   let a = seed >>> 0;
   a = Math.imul(a ^ (a >>> 16), 0x45d9f3b);
   a = Math.imul(a ^ (a >>> 16), 0x45d9f3b);
   a ^= a >>> 16;
-  return { seed, target: TARGETS[seed % 3] as Trial['target'], fromOp: 1 + ((a >>> 0) % 300) };
+  return a >>> 0;
+}
+
+function trialOf(seed: number): Trial {
+  // The kill point: a seeded write number (the first matching write from it on).
+  return { seed, target: TARGETS[seed % 3] as Trial['target'], fromOp: 1 + (mix(seed) % 300) };
+}
+
+/** A drain trial: the kill point is a seeded write of the drain (counted from the dock request). */
+function drainTrialOf(seed: number): Trial {
+  return { seed, target: 'drain', fromOp: 1 + (mix(seed) % 25) };
 }
 
 function node(args: string[]): ChildProcess {
@@ -216,10 +232,25 @@ async function trial(t: Trial): Promise<Outcome> {
     raw.close();
   }
 
-  // No session was spawned twice for one epoch.
+  // No session was spawned twice for one epoch, nor stopped twice.
   expect(lines(join(dir, 'violations.log'))).toEqual([]);
   const created = lines(join(dir, 'created.log'));
   expect(new Set(created).size).toBe(created.length);
+  const stopped = lines(join(dir, 'stopped.log'));
+  expect(stopped.length - new Set(stopped).size, `sessions stopped twice: ${stopped}`).toBe(0);
+
+  if (t.target === 'drain') {
+    // The graceful dock was carried out once, and the rig ended docked and drained: nothing of it
+    // left running, nothing spawned into it while docked, the drain's end announced at most once.
+    expect(report.drain, 'the drain report').toEqual({
+      request: 'done',
+      state: 'docked',
+      drainUntil: null,
+      running: [],
+      spawnedWhileDocked: 0,
+    });
+    expect(events.filter((e) => e.type === 'rig.drained').length).toBeLessThanOrEqual(1);
+  }
   return { trial: t, ...(frozen ? { frozen } : {}) };
 }
 
@@ -291,5 +322,26 @@ describe('crash safety with SIGKILL (a town in a child process on a SQLite file)
       expect(coverage.lifecycle).toBeGreaterThan(0);
       expect(killed.length).toBeGreaterThanOrEqual(40);
     }
+  }, 900_000);
+
+  it(`survives ${DRAIN_REPLAY ? 'the replayed drain trial' : `${DRAIN_TRIALS} SIGKILLs inside a graceful dock`}: the rig ends docked, its sessions stopped once`, async () => {
+    const seeds = DRAIN_REPLAY
+      ? [Number(DRAIN_REPLAY)]
+      : Array.from({ length: DRAIN_TRIALS }, (_, i) => BASE_SEED + 1_000 + i);
+    const outcomes = await pool(seeds.map(drainTrialOf), 2, async (t) => {
+      try {
+        return await trial(t);
+      } catch (error) {
+        throw new Error(
+          `drain crash trial failed: seed ${t.seed} (kill at write ${t.fromOp} of the drain); replay with BELFRY_CRASH_DRAIN_SEED=${t.seed} npx vitest run --project store-sqlite test/crash.test.ts\n${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    });
+    const killed = outcomes.filter((o) => o.frozen?.startsWith('FROZEN drain'));
+    console.log(
+      `drain crash trials: ${JSON.stringify({ trials: outcomes.length, killed: killed.length, at: killed.map((o) => o.frozen?.split(' ')[1]) })}`,
+    );
+    if (!DRAIN_REPLAY && process.env.BELFRY_CRASH_DRAIN_TRIALS === undefined)
+      expect(killed.length).toBeGreaterThanOrEqual(DRAIN_TRIALS / 2);
   }, 900_000);
 });

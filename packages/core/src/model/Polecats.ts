@@ -1,7 +1,7 @@
 import { StoreError } from '../errors';
 import { describe, fail } from '../internal/validate';
 import { HOOKED, writeBeadStatus } from './Beads';
-import { badTransition, type Ctx, load, notFound } from './env';
+import { badTransition, type Ctx, checkText, load, notFound } from './env';
 import { requireRig } from './Rigs';
 import type { Bead, Hook, Polecat, PolecatExit } from './types';
 
@@ -202,16 +202,26 @@ export class Polecats {
 
   /**
    * Claims a spawn for the polecat's current bead: a new epoch, recorded before the session is
-   * started. `respawn` is true when the previous spawn was for the same bead and did start: the
-   * caller counts it against the bead's respawn limit.
+   * started. `respawn` is true when the previous spawn was for the same bead, did start, and was
+   * not stopped on purpose ({@link Polecats.recordStop}): its session crashed, and the caller
+   * counts it against the bead's respawn limit.
    */
   async beginSpawn(agent: string, beadId: string): Promise<{ epoch: number; respawn: boolean }> {
     return this.ctx.run(async (tx) => {
       const polecat = await tx.get<Polecat>(COLLECTION, agent);
       if (!polecat) throw notFound('polecat', agent);
-      const respawn = polecat.spawnBeadId === beadId && polecat.spawnStartedAt !== undefined;
+      const respawn =
+        polecat.spawnBeadId === beadId &&
+        polecat.spawnStartedAt !== undefined &&
+        (polecat.stoppedEpoch === undefined || polecat.stoppedEpoch !== polecat.spawnEpoch);
       const epoch = await tx.nextSequence('spawn.epoch');
-      const { spawnStartedAt: _started, ...rest } = polecat;
+      const {
+        spawnStartedAt: _started,
+        stoppedEpoch: _stopped,
+        stopReason: _reason,
+        stoppedAt: _at,
+        ...rest
+      } = polecat;
       await tx.update(COLLECTION, {
         ...rest,
         spawnEpoch: epoch,
@@ -255,8 +265,41 @@ export class Polecats {
   }
 
   /**
+   * Records that the town stops the session of spawn `epoch` on purpose (a dock, a restart
+   * request, a warrant, `done`), before it stops it: the next spawn of the same bead is then not
+   * a respawn. A session that ends without this record crashed, and its respawn counts.
+   *
+   * @param options - `epoch`: the stopped session's spawn epoch (integer >= 0); `reason`: why
+   *   (non-empty, at most 500 characters).
+   * @returns the polecat. @throws StoreError `NOT_FOUND`; ConfigError for a bad epoch or reason.
+   * @example
+   * ```ts
+   * await model.polecats.recordStop('api/toast', { epoch: 7, reason: 'rig api docked' });
+   * ```
+   */
+  async recordStop(agent: string, options: { epoch: number; reason: string }): Promise<Polecat> {
+    const epoch = options?.epoch;
+    if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0)
+      fail('INVALID_OPTION', 'options.epoch', `must be an integer >= 0; got ${describe(epoch)}`);
+    const reason = checkText(options.reason, 'options.reason', 500);
+    return this.ctx.run(async (tx) => {
+      const polecat = await tx.get<Polecat>(COLLECTION, agent);
+      if (!polecat) throw notFound('polecat', agent);
+      const next: Polecat = {
+        ...polecat,
+        stoppedEpoch: epoch,
+        stopReason: reason,
+        stoppedAt: this.ctx.now(),
+      };
+      await tx.update(COLLECTION, next);
+      return next;
+    });
+  }
+
+  /**
    * Records that the session of a claimed epoch started (or was found running). Adopting a
-   * running session of another epoch records that epoch instead.
+   * running session of another epoch records that epoch instead. A stop recorded earlier
+   * (`recordStop`) is cleared: the session runs, and its next end counts unless recorded again.
    */
   async markStarted(agent: string, epoch: number): Promise<Polecat> {
     return this.ctx.run(async (tx) => {
@@ -268,7 +311,10 @@ export class Polecats {
           message: `polecat ${agent}: epoch must be an integer >= 0`,
         });
       }
-      const next: Polecat = { ...polecat, spawnEpoch: epoch, spawnStartedAt: this.ctx.now() };
+      // A session seen running again is alive: whatever ends it from now on is news, so an
+      // older stop record (a stop cut off by a crash) no longer excuses it.
+      const { stoppedEpoch: _stopped, stopReason: _reason, stoppedAt: _at, ...rest } = polecat;
+      const next: Polecat = { ...rest, spawnEpoch: epoch, spawnStartedAt: this.ctx.now() };
       await tx.update(COLLECTION, next);
       return next;
     });

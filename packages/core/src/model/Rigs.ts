@@ -1,5 +1,5 @@
 import type { StoreTx } from '../store/Store';
-import { badTransition, type Ctx, checkName, notFound } from './env';
+import { badTransition, type Ctx, checkMs, checkName, notFound } from './env';
 import type { Rig, RigState } from './types';
 
 const COLLECTION = 'rigs';
@@ -14,12 +14,12 @@ export async function requireRig(tx: StoreTx, name: string): Promise<Rig> {
 
 /**
  * Rigs and their states. Park stops spawning (in-flight work finishes); dock stops all of the
- * rig's agents; unpark and undock make it operational again. Asking for the state a rig is
- * already in changes nothing.
+ * rig's agents, after a drain (`drainUntil`) in which in-flight work may finish; unpark and
+ * undock make it operational again. Asking for the state a rig is already in changes nothing.
  *
  * ```text
  * operational ──park──▶ parked ──unpark──▶ operational
- * operational | parked ──dock──▶ docked ──undock──▶ operational
+ * operational | parked ──dock──▶ docked (draining until drainUntil, then drained) ──undock──▶ operational
  * ```
  */
 export class Rigs {
@@ -75,12 +75,59 @@ export class Rigs {
     );
   }
 
-  /** operational | parked → docked. */
-  async dock(name: string): Promise<Rig> {
-    return this.transition(name, 'docked', () => undefined);
+  /**
+   * operational | parked → docked. With `drainUntil` (an absolute time on the model's clock) the
+   * rig drains until then: its in-flight work may finish, and the town stops what is left at
+   * that time. Without it the dock is immediate, and it also ends the drain of a rig that is
+   * docked already; a repeated draining dock keeps the deadline it has (it never extends one).
+   *
+   * @param options - `drainUntil`: integer ms >= 0.
+   * @returns the rig. @throws ConfigError for a bad `drainUntil`.
+   * @example
+   * ```ts
+   * await model.rigs.dock('api', { drainUntil: clock.now() + 1_800_000 });
+   * ```
+   */
+  async dock(name: string, options: { drainUntil?: number } = {}): Promise<Rig> {
+    const drainUntil =
+      options.drainUntil === undefined
+        ? undefined
+        : checkMs(options.drainUntil, 'options.drainUntil');
+    return this.ctx.run(async (tx) => {
+      const rig = await requireRig(tx, name);
+      if (rig.state === 'docked') {
+        if (drainUntil !== undefined || rig.drainUntil === undefined) return rig;
+        const { drainUntil: _ended, ...drained } = rig;
+        await tx.update(COLLECTION, drained);
+        return drained;
+      }
+      const { drainUntil: _old, ...rest } = rig;
+      const next: Rig = {
+        ...rest,
+        state: 'docked',
+        stateChangedAt: this.ctx.now(),
+        ...(drainUntil === undefined ? {} : { drainUntil }),
+      };
+      await tx.update(COLLECTION, next);
+      return next;
+    });
   }
 
-  /** docked → operational. A parked rig is unparked instead. */
+  /**
+   * Ends the drain of a docked rig (its in-flight work finished, or what was left was stopped at
+   * the deadline). Only the caller that ends it gets `true`, so what follows is done once.
+   */
+  async endDrain(name: string): Promise<boolean> {
+    return this.ctx.run(async (tx) => {
+      const rig = await requireRig(tx, name);
+      if (rig.state !== 'docked' || rig.drainUntil === undefined) return false;
+      const { drainUntil: _ended, ...drained } = rig;
+      await tx.update(COLLECTION, drained);
+      return true;
+    });
+  }
+
+  /** docked → operational (a drain under way is cancelled: nothing is stopped). A parked rig is unparked instead. */
   async undock(name: string): Promise<Rig> {
     return this.transition(name, 'operational', (from) =>
       from === 'parked' ? `rig ${name} is parked, not docked; use unpark` : undefined,
@@ -97,7 +144,8 @@ export class Rigs {
       if (rig.state === to) return rig;
       const why = refuse(rig.state);
       if (why) throw badTransition(why);
-      const next: Rig = { ...rig, state: to, stateChangedAt: this.ctx.now() };
+      const { drainUntil: _cancelled, ...rest } = rig;
+      const next: Rig = { ...rest, state: to, stateChangedAt: this.ctx.now() };
       await tx.update(COLLECTION, next);
       return next;
     });

@@ -14,6 +14,12 @@ export interface Rig {
   readonly createdAt: number;
   /** When the state last changed. */
   readonly stateChangedAt: number;
+  /**
+   * Set while a docked rig drains: until this time its in-flight sessions may finish their work;
+   * then what is left is stopped (the hooks stay). Absent once drained, after an immediate dock,
+   * and for operational and parked rigs. Stored, so a restarted daemon keeps the same deadline.
+   */
+  readonly drainUntil?: number;
 }
 
 /** A unit of work. */
@@ -256,6 +262,16 @@ export interface Polecat {
   readonly spawnClaimedAt?: number;
   /** When the session of `spawnEpoch` was seen started. */
   readonly spawnStartedAt?: number;
+  /**
+   * The epoch whose session the town stopped on purpose (a dock, a restart request, a warrant,
+   * `done`): the next spawn of the same bead after it is not a respawn. A session that exits or
+   * goes missing without such a record crashed, and its respawn counts.
+   */
+  readonly stoppedEpoch?: number;
+  /** Why the town stopped the session of `stoppedEpoch`. */
+  readonly stopReason?: string;
+  /** When the town stopped the session of `stoppedEpoch`. */
+  readonly stoppedAt?: number;
   /** How its last session ended (one record per epoch; see {@link PolecatExit}). */
   readonly lastExit?: PolecatExit;
 }

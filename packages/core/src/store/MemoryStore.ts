@@ -2,15 +2,7 @@ import { StoreError } from '../errors';
 import { SortedList } from '../internal/SortedList';
 import { townSchema } from '../model/schema';
 import { encodeEntry, entryId, queryBounds } from './keys';
-import type {
-  IndexFunction,
-  IndexKey,
-  IndexQuery,
-  Store,
-  StoredRecord,
-  StoreSchema,
-  StoreTx,
-} from './Store';
+import type { IndexFunction, IndexQuery, Store, StoredRecord, StoreSchema, StoreTx } from './Store';
 import {
   checkIndex,
   checkRecord,

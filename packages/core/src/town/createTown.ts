@@ -13,8 +13,8 @@ import { createTownModel, type TownModel } from '../model/TownModel';
 import type { Convoy, Gate, LifecycleAction, LifecycleRequest, Rig } from '../model/types';
 import { createSupervisor, type Supervisor } from '../Supervisor';
 import { MemoryStore } from '../store/MemoryStore';
-import type { JsonValue } from '../store/Store';
-import { deleteChild, terminateChild, whichChildren } from '../supervisorApi';
+import type { JsonObject, JsonValue } from '../store/Store';
+import { whichChildren } from '../supervisorApi';
 import type { ChildInfo } from '../types';
 import { mechanicalTriage } from './boot';
 import { boundDriver } from './boundedDriver';
@@ -28,6 +28,7 @@ import {
 import { heartbeatLogic, lifecycleLogic, overduePatrol, pollerLogic } from './daemon';
 import { deaconLogic } from './deacon';
 import { closeGate, slingStep } from './patrol';
+import { stopSession } from './stopSession';
 import type {
   PolecatStatus,
   RigStatus,
@@ -57,6 +58,7 @@ export const DEFAULT_TIMINGS: Readonly<TownTimings> = Object.freeze({
   bootTimeoutMs: 60_000,
   leaseMs: 60_000,
   stopGraceMs: 10_000,
+  drainMs: 1_800_000,
   keepPatrolDigests: 480,
   callTimeoutMs: 60_000,
   patrolBudgetMs: 600_000,
@@ -242,6 +244,23 @@ function checkOptions(options: TownOptions): TownTimings {
       fail('INVALID_OPTION', `options.pollers[${i}].run`, 'must be a function');
   }
   return timings;
+}
+
+/** Checks the options of `town.rigs.dock` and turns them into the request's args. */
+function checkDockOptions(options: { immediate?: boolean }): JsonObject {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    fail('INVALID_OPTION', 'options', `must be an object { immediate? }; got ${describe(options)}`);
+  for (const key of Object.keys(options))
+    if (key !== 'immediate')
+      fail('UNKNOWN_OPTION', `options.${key}`, 'is not an option of dock; allowed: immediate');
+  if (options.immediate === undefined) return {};
+  if (typeof options.immediate !== 'boolean')
+    fail(
+      'INVALID_OPTION',
+      'options.immediate',
+      `must be true or false; got ${describe(options.immediate)}`,
+    );
+  return { immediate: options.immediate };
 }
 
 /**
@@ -464,14 +483,21 @@ export class Town {
     (system.get('lifecycle') as AnyActorRef | undefined)?.send({ type: 'WAKE' });
   }
 
-  /** Rigs: create, list, and the operator's park / unpark / dock / undock. */
+  /**
+   * Rigs: create, list, and the operator's park / unpark / dock / undock. Park and dock let
+   * in-flight work finish: a parked rig keeps its running sessions; a dock drains for
+   * `timings.drainMs` (the deadline is the rig's `drainUntil`), then stops what is left, keeping
+   * the hooks. `dock(rig, { immediate: true })` stops the rig's sessions at once. Undock during a
+   * drain cancels it (nothing is stopped). See docs/town.md.
+   */
   readonly rigs = {
     create: async (name: string): Promise<Rig> =>
       this.model.rigs.create({ name: checkRigName(name, 'name') }),
     list: (): Promise<Rig[]> => this.model.rigs.list(),
     park: (rig: string) => this.request('park', rig),
     unpark: (rig: string) => this.request('unpark', rig),
-    dock: (rig: string) => this.request('dock', rig),
+    dock: async (rig: string, options: { immediate?: boolean } = {}) =>
+      this.request('dock', rig, checkDockOptions(options)),
     undock: (rig: string) => this.request('undock', rig),
   };
 
@@ -479,9 +505,20 @@ export class Town {
    * Queues a lifecycle request, wakes the town, and resolves once it was carried out (rejects if
    * it failed). The request is durable: while the town is down it waits, and is carried out when
    * the town starts.
+   *
+   * @param args - the request's arguments (a dock's `{ immediate: true }`).
    */
-  async request(action: LifecycleAction, target: string): Promise<LifecycleRequest> {
-    const queued = await this.model.lifecycle.request({ action, target, requestedBy: 'operator' });
+  async request(
+    action: LifecycleAction,
+    target: string,
+    args?: JsonObject,
+  ): Promise<LifecycleRequest> {
+    const queued = await this.model.lifecycle.request({
+      action,
+      target,
+      requestedBy: 'operator',
+      ...(args === undefined ? {} : { args }),
+    });
     const finished = new Promise<LifecycleRequest>((resolve, reject) => {
       const onDone = (e: Extract<TownEvent, { type: 'lifecycle.done' }>) => {
         if (e.requestId !== queued.id) return;
@@ -608,22 +645,20 @@ export class Town {
       if (next.status === 'running' && next.rig !== undefined)
         await slingStep({ ...this.ctx, model: m }, next);
     });
-    await this.ctx.driver.stop(session, { graceMs: this.ctx.timings.stopGraceMs });
-    this.ctx.sessions.forget(session);
-    this.ctx.emit({ type: 'polecat.done', agent, rig: polecat.rig, beadId: hook.beadId, status });
-    // Retire the polecat's actor now (its session is gone on purpose); if the polecat got new
-    // work in the same transaction (a molecule's next step), the survey starts a fresh one.
+    // The polecat's actor is retired first (its session goes on purpose, not as a crash); if the
+    // polecat got new work in the same transaction (a molecule's next step), the survey starts a
+    // fresh one.
     const system = this.root.actor.system;
     const witness = system.get(witnessId(polecat.rig)) as AnyActorRef | undefined;
-    const child = `polecat-${polecat.name}`;
-    if (witness && whichChildren(witness).some((c) => c.id === child)) {
-      try {
-        await terminateChild(witness, child);
-        await deleteChild(witness, child);
-      } catch (error) {
-        if (!(error instanceof SupervisorError)) throw error;
-      }
-    }
+    await stopSession(this.ctx, {
+      session,
+      rig: polecat.rig,
+      agent,
+      reason: `done: bead ${beadId} ${status}`,
+      announce: false,
+      ...(witness === undefined ? {} : { witness }),
+    });
+    this.ctx.emit({ type: 'polecat.done', agent, rig: polecat.rig, beadId: hook.beadId, status });
     (system.get(`watch-${polecat.rig}`) as AnyActorRef | undefined)?.send({ type: 'SURVEY' });
   }
 
@@ -709,6 +744,7 @@ export class Town {
       rigs.push({
         name: rig.id,
         state: rig.state,
+        ...(rig.drainUntil === undefined ? {} : { drainUntil: rig.drainUntil }),
         witness: witnessInfo
           ? { state: witnessInfo.state, restarts: witnessInfo.restarts }
           : undefined,

@@ -9,6 +9,7 @@ import {
   withDeadline,
 } from './context';
 import { type SessionRequest, sessionOwners } from './sessionOwner';
+import { stopSession } from './stopSession';
 import type { Poller } from './types';
 import { startPolecat, witnessId } from './witness';
 
@@ -106,21 +107,26 @@ async function applySessionRequest(
   const polecat = await model.polecats.get(agent);
   if (!polecat) throw new Error(`no polecat ${agent}`);
   const session = sessionName(polecat.rig, polecatName(agent));
+  const witness = system.get(witnessId(polecat.rig)) as AnyActorRef | undefined;
+  const stop = (reason: string) =>
+    stopSession(ctx, {
+      session,
+      rig: polecat.rig,
+      agent,
+      reason,
+      ...(witness === undefined ? {} : { witness }),
+    });
   if (request.action === 'stop') {
-    // The work goes back to the pool first (as with `done`): nothing restarts the session or
-    // takes its end for a crash, and if the daemon dies before the stop, the Witness stops the
-    // session as a leftover.
+    // The work goes back to the pool first; otherwise the Witness would restart the session.
+    // A crash before the stop leaves a session whose bead is off the hook: the Witness stops it.
     if (await model.hooks.get(agent)) await model.hooks.detach(agent, { status: 'open' });
-    await driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
-    ctx.sessions.forget(session);
-    ctx.emit({ type: 'polecat.stopped', agent, rig: polecat.rig, reason: 'lifecycle request' });
+    await stop(`lifecycle request ${request.id}: stop`);
     return { stopped: session };
   }
   const rig = await model.rigs.require(polecat.rig);
   if (rig.state !== 'operational')
     throw new Error(`rig ${rig.id} is ${rig.state}; its sessions are not started`);
   if (!(await model.hooks.get(agent))) throw new Error(`${agent} has no work on its hook`);
-  const witness = system.get(witnessId(rig.id)) as AnyActorRef | undefined;
   if (witness?.getSnapshot().status !== 'active')
     throw new Error(
       `the Witness of rig ${rig.id} is not running; only its polecat actors start sessions, so ${request.action} ${agent} again once it is up`,

@@ -2,7 +2,7 @@ import { type ActorSystem, type AnyActorRef, toPromise } from 'xstate';
 import type { SessionStatus } from '../driver/SessionDriver';
 import { ConfigError, GateError, StoreError, SupervisorError } from '../errors';
 import { type GateDecision, isGateDecision } from '../gate/GateEvaluator';
-import type { Gate, LifecycleRequest, Molecule } from '../model/types';
+import type { Gate, LifecycleRequest, Molecule, Rig } from '../model/types';
 import type { JsonObject, JsonValue } from '../store/Store';
 import {
   deleteChild,
@@ -22,7 +22,7 @@ import {
   type TownContext,
   withDeadline,
 } from './context';
-import { captureOutput, noticeExit } from './exits';
+import { inFlight, stopRigSessions, witnessWanted } from './stopSession';
 import type { Assessment, PatrolSummary, Situation, TownHealth } from './types';
 import { witnessId, witnessSpec } from './witness';
 
@@ -125,23 +125,6 @@ async function runBoot(
   return assessment;
 }
 
-async function stopRigSessions(ctx: TownContext, rig: string): Promise<string[]> {
-  const stopped: string[] = [];
-  // The sessions labelled with the rig: the same ones the docked-rig situation counts.
-  for (const s of await ctx.driver.list()) {
-    if (s.state !== 'running' || s.labels?.rig !== rig) continue;
-    // A hooked polecat's session stopped on purpose is recorded as such, with its last output,
-    // so the undock that respawns it does not take it for a crash.
-    const agent = s.labels.agent;
-    const lastOutput = agent === undefined ? [] : await captureOutput(ctx, s.name);
-    await ctx.driver.stop(s.name, { graceMs: ctx.timings.stopGraceMs });
-    ctx.sessions.forget(s.name);
-    if (agent !== undefined) await noticeExit(ctx, agent, { stopped: true, lastOutput });
-    stopped.push(s.name);
-  }
-  return stopped;
-}
-
 /**
  * Carries out Boot's assessment. A failure to act (a driver that cannot stop a session, say) is
  * reported and never fails the patrol: the next patrol sees the situation again.
@@ -173,7 +156,12 @@ async function carryOut(
 ): Promise<void> {
   switch (assessment.action) {
     case 'stop-sessions':
-      await stopRigSessions(ctx, situation.rig);
+      await stopRigSessions(
+        ctx,
+        situation.rig,
+        `boot: ${assessment.reason}`,
+        system.get(witnessId(situation.rig)) as AnyActorRef | undefined,
+      );
       return;
     case 'restart-witness': {
       const deacon = deaconRef(system);
@@ -230,13 +218,11 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
   for (const rig of await ctx.model.rigs.list()) {
     const id = witnessId(rig.id);
     const child = children.get(id);
-    if (rig.state === 'docked') {
-      if (child) {
-        await terminateChild(deacon, id);
-        await deleteChild(deacon, id);
-        stopped.push(rig.id);
-        ctx.emit({ type: 'witness.stopped', rig: rig.id });
-      }
+    // A parked rig with nothing in flight and a drained docked rig cost no Witness (the Deacon
+    // ignores them); a draining docked rig keeps its Witness, which ends the drain.
+    if (!(await witnessWanted(ctx, rig))) {
+      if (await stopWitness(ctx, system, rig.id)) stopped.push(rig.id);
+      if (rig.state !== 'docked') continue;
       // From the town's shared reading: one driver.list() per interval, not one per docked rig.
       const running = (await ctx.sessions.sessionsOf(rig.id)).filter((s) => s.state === 'running');
       if (running.length > 0)
@@ -248,9 +234,7 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
       continue;
     }
     if (!child) {
-      await startChild(deacon, witnessSpec(ctx, rig.id));
-      started.push(rig.id);
-      ctx.emit({ type: 'witness.started', rig: rig.id });
+      if (await startWitness(ctx, system, rig.id)) started.push(rig.id);
       continue;
     }
     if (child.state === 'stopped') {
@@ -505,6 +489,56 @@ async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
 
 // ------------------------------------------------------------------ 3. lifecycle
 
+/** Starts the rig's Witness unless it runs. @returns whether it was started. */
+async function startWitness(ctx: TownContext, system: System, rig: string): Promise<boolean> {
+  const deacon = deaconRef(system);
+  if (whichChildren(deacon).some((c) => c.id === witnessId(rig))) return false;
+  await startChild(deacon, witnessSpec(ctx, rig));
+  ctx.emit({ type: 'witness.started', rig });
+  return true;
+}
+
+/** Stops and removes the rig's Witness (and its polecat actors), if it has one. */
+async function stopWitness(ctx: TownContext, system: System, rig: string): Promise<boolean> {
+  const deacon = deaconRef(system);
+  if (!whichChildren(deacon).some((c) => c.id === witnessId(rig))) return false;
+  await terminateChild(deacon, witnessId(rig));
+  await deleteChild(deacon, witnessId(rig));
+  ctx.emit({ type: 'witness.stopped', rig });
+  return true;
+}
+
+/** Starts or stops the rig's Witness as its state wants it ({@link witnessWanted}). */
+async function syncWitness(ctx: TownContext, system: System, rig: Rig): Promise<void> {
+  if (await witnessWanted(ctx, rig)) await startWitness(ctx, system, rig.id);
+  else await stopWitness(ctx, system, rig.id);
+}
+
+/** A dock request's `immediate` argument; anything else in its args is refused. */
+function immediateOf(request: LifecycleRequest): boolean {
+  const { immediate, ...rest } = request.args;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0)
+    throw new ConfigError({
+      code: 'UNKNOWN_OPTION',
+      path: `args.${unknown[0]}`,
+      message: `dock ${request.target}: args.${unknown[0]} is not an argument of dock; allowed: immediate`,
+    });
+  if (immediate !== undefined && typeof immediate !== 'boolean')
+    throw new ConfigError({
+      code: 'INVALID_OPTION',
+      path: 'args.immediate',
+      message: `dock ${request.target}: args.immediate must be true or false; got ${describeValue(immediate)}`,
+    });
+  return immediate === true;
+}
+
+/**
+ * Carries out one rig request, quickly (it holds a short lease): the state changes, and the
+ * Witness is started or stopped as the new state wants it. A dock with work in flight records
+ * its drain deadline and keeps the Witness, which ends the drain in later surveys; an immediate
+ * dock (or one with nothing in flight) stops the rig's sessions now. Hooks always stay.
+ */
 async function applyRigRequest(
   ctx: TownContext,
   system: System,
@@ -512,38 +546,43 @@ async function applyRigRequest(
 ): Promise<JsonValue> {
   const { model } = ctx;
   const rig = request.target;
+  let record: Rig;
   switch (request.action) {
     case 'park':
-      await model.rigs.park(rig);
+      record = await model.rigs.park(rig);
       break;
     case 'unpark':
-      await model.rigs.unpark(rig);
+      record = await model.rigs.unpark(rig);
       break;
     case 'dock': {
-      await model.rigs.dock(rig);
-      const deacon = deaconRef(system);
-      if (whichChildren(deacon).some((c) => c.id === witnessId(rig))) {
-        await terminateChild(deacon, witnessId(rig));
-        await deleteChild(deacon, witnessId(rig));
-        ctx.emit({ type: 'witness.stopped', rig });
+      const immediate = immediateOf(request);
+      const draining = immediate ? [] : await inFlight(ctx, rig);
+      record = await model.rigs.dock(
+        rig,
+        draining.length === 0 ? {} : { drainUntil: ctx.clock.now() + ctx.timings.drainMs },
+      );
+      if (record.drainUntil === undefined) {
+        await stopWitness(ctx, system, rig);
+        const stopped = await stopRigSessions(
+          ctx,
+          rig,
+          `rig ${rig} docked${immediate ? ' (immediate)' : ''}`,
+        );
+        return { state: record.state, stopped };
       }
-      // Graceful: each session gets its grace period; the hooks stay, so undock resumes the work.
-      return { stopped: await stopRigSessions(ctx, rig) };
+      await startWitness(ctx, system, rig);
+      (system.get(`watch-${rig}`) as AnyActorRef | undefined)?.send({ type: 'SURVEY' });
+      return { state: record.state, drainUntil: record.drainUntil, draining };
     }
-    case 'undock': {
-      await model.rigs.undock(rig);
-      const deacon = deaconRef(system);
-      if (!whichChildren(deacon).some((c) => c.id === witnessId(rig))) {
-        await startChild(deacon, witnessSpec(ctx, rig));
-        ctx.emit({ type: 'witness.started', rig });
-      }
+    case 'undock':
+      record = await model.rigs.undock(rig);
       break;
-    }
     default:
       throw new Error(`the deacon does not carry out ${request.action} requests`);
   }
+  await syncWitness(ctx, system, record);
   (system.get(`watch-${rig}`) as AnyActorRef | undefined)?.send({ type: 'SURVEY' });
-  return { state: (await model.rigs.require(rig)).state };
+  return { state: record.state };
 }
 
 async function processRigRequests(ctx: TownContext, system: System): Promise<JsonObject> {

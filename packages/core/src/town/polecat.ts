@@ -3,8 +3,9 @@ import type { ChildSpec } from '../childSpec';
 import { isSessionName } from '../driver/checks';
 import { DriverError } from '../errors';
 import { callHook, errorMessage, polecatName, sessionName, type TownContext } from './context';
-import { captureOutput, noticeExit } from './exits';
+import { noticeExit } from './exits';
 import { type SessionRequest, sessionOwners } from './sessionOwner';
+import { stopSession } from './stopSession';
 import type { AgentContext } from './types';
 
 /** How a polecat actor ended: it does not end while its session is being looked after. */
@@ -45,24 +46,6 @@ function primeText(ctx: TownContext, agentContext: AgentContext): Promise<string
 }
 
 /**
- * Stops a running session on purpose: its last output is captured first, and its end recorded
- * as `stopped` (when it is the polecat's current session), then `polecat.stopped` says why.
- */
-async function stopOnPurpose(
-  ctx: TownContext,
-  agent: string,
-  rig: string,
-  session: string,
-  reason: string,
-): Promise<void> {
-  const lastOutput = await captureOutput(ctx, session);
-  await ctx.driver.stop(session, { graceMs: ctx.timings.stopGraceMs });
-  ctx.sessions.forget(session);
-  await noticeExit(ctx, agent, { stopped: true, lastOutput });
-  ctx.emit({ type: 'polecat.stopped', agent, rig, reason });
-}
-
-/**
  * Makes sure a polecat's hook has a healthy session, once:
  * - a running, healthy session of this hook's bead is adopted whatever its epoch (never kill a
  *   healthy agent); a session left from other work (a `done` cut off by a crash) is stopped;
@@ -71,7 +54,8 @@ async function stopOnPurpose(
  *   right before a spawn, and a spawn whose actor was stopped meanwhile is undone;
  * - a new session claims its epoch in the store first, then starts, then is primed;
  * - past `maxRespawns` respawns (or failed starts) of the same bead, the bead leaves the hook as
- *   `blocked` and is escalated, instead of looping;
+ *   `blocked` and is escalated, instead of looping. Only crashes and hangs count: a session the
+ *   town stopped on purpose (`stopSession`) is not a respawn when it comes back;
  * - a session that ended is recorded (`polecat.exited`, with its last output) before anything
  *   replaces it; `replaceEpoch` (a restart request) stops the running session of that epoch on
  *   purpose first, recorded the same way.
@@ -84,7 +68,7 @@ async function stopOnPurpose(
 async function ensureSession(
   ctx: TownContext,
   input: PolecatInput,
-  options: { countRespawn?: boolean; signal?: AbortSignal; replaceEpoch?: number } = {},
+  options: { signal?: AbortSignal; replaceEpoch?: number } = {},
 ): Promise<PolecatOutcome | undefined> {
   const { model, driver, timings } = ctx;
   const { agent, rig } = input;
@@ -119,7 +103,7 @@ async function ensureSession(
     status.state === 'running' &&
     options.replaceEpoch !== undefined &&
     status.epoch === options.replaceEpoch;
-  if (replace) await stopOnPurpose(ctx, agent, rig, session, 'restart request');
+  if (replace) await stopSession(ctx, { session, rig, agent, reason: 'restart request' });
   else if (status.state === 'running') {
     const labels = status.labels;
     const otherWork =
@@ -156,19 +140,23 @@ async function ensureSession(
       ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
       return undefined;
     }
-    await stopOnPurpose(
-      ctx,
-      agent,
-      rig,
+    // A hang is the session's own fault and its respawn counts; other work left in the session
+    // (a `done` cut off by a crash) is stopped on purpose.
+    await stopSession(ctx, {
       session,
-      otherWork ? `the session held other work (${labels?.bead})` : 'hung: no activity',
-    );
+      rig,
+      agent,
+      reason: otherWork ? `the session held other work (${labels?.bead})` : 'hung: no activity',
+      fault: !otherWork,
+    });
   } else await noticeExit(ctx, agent);
   // Read again: the rig may have been parked or docked while a session was being stopped.
   if ((await model.rigs.require(rig)).state !== 'operational') return 'rig-not-operational';
   if (signal?.aborted) return 'stopped';
   const { epoch, respawn } = await model.polecats.beginSpawn(agent, hook.beadId);
-  if (respawn && options.countRespawn !== false) {
+  // A respawn is a spawn after a crash: a stop on purpose (a dock, a restart request, `done`) was
+  // recorded on the polecat, and `beginSpawn` does not call the next spawn a respawn.
+  if (respawn) {
     const outcome = await countTry((n) => `keeps killing its polecat: ${n} respawns`);
     if (outcome) return outcome;
   }
@@ -209,11 +197,10 @@ async function ensureSession(
   ctx.sessions.forget(session);
   // Stopped while starting (a dock, a retire): undo the spawn if the rig no longer takes one.
   if (signal?.aborted && (await model.rigs.require(rig)).state !== 'operational') {
-    await driver.stop(session, { graceMs: timings.stopGraceMs });
-    ctx.emit({
-      type: 'polecat.stopped',
-      agent,
+    await stopSession(ctx, {
+      session,
       rig,
+      agent,
       reason: 'the rig was parked or docked while it started',
     });
     return 'rig-not-operational';
@@ -265,11 +252,10 @@ export function polecatLogic(ctx: TownContext) {
           outcome = await owners.exclusive(agent, () =>
             ensureSession(ctx, input, {
               signal,
-              // An operator's restart is not the bead's fault: it does not count against its
-              // respawn limit.
+              // An operator's restart is not the bead's fault: the session it replaces is stopped
+              // on purpose (recorded), so the new one does not count against its respawn limit.
               ...(restart
                 ? {
-                    countRespawn: false,
                     ...(restart.replaceEpoch === undefined
                       ? {}
                       : { replaceEpoch: restart.replaceEpoch }),

@@ -35,6 +35,12 @@ export interface TownTimings {
   /** The grace period when a session is stopped. @defaultValue 10_000 */
   stopGraceMs: number;
   /**
+   * How long a dock lets the rig's in-flight work finish (each agent's `done`) before it stops
+   * what is left; the deadline is stored on the rig, so a restarted daemon keeps it.
+   * `town.rigs.dock(rig, { immediate: true })` does not wait. @defaultValue 1_800_000 (30 min)
+   */
+  drainMs: number;
+  /**
    * How many patrol digests the store keeps (the newest); older ones are deleted after each
    * patrol. Not a time: a count. @defaultValue 480 (a day of patrols at the default heartbeat)
    */
@@ -262,6 +268,8 @@ export type TownEvent = { at: number } & (
   | { type: 'witness.started'; rig: string }
   | { type: 'witness.restarted'; rig: string }
   | { type: 'witness.stopped'; rig: string }
+  /** A docked rig's drain is over: its work finished, or `stopped` lists what the limit stopped. */
+  | { type: 'rig.drained'; rig: string; stopped: readonly string[] }
   | { type: 'boot.assessed'; situation: Situation; assessment: Assessment }
   | { type: 'report'; report: Report; created: boolean }
   | { type: 'poller.failed'; poller: string; rig?: string; error: Error }
@@ -310,6 +318,8 @@ export interface UnknownSession {
 export interface RigStatus {
   name: string;
   state: RigState;
+  /** While a docked rig drains: when what is left of its in-flight work is stopped. */
+  drainUntil?: number;
   witness: { state: string; restarts: number } | undefined;
   polecats: PolecatStatus[];
 }

@@ -1,4 +1,4 @@
-import { type AnyActorRef, assign, fromPromise, setup } from 'xstate';
+import { type ActorSystem, type AnyActorRef, assign, fromPromise, setup } from 'xstate';
 import type { ChildSpec } from '../childSpec';
 import { SupervisorError } from '../errors';
 import {
@@ -13,6 +13,7 @@ import { polecatName, sessionName, type TownContext } from './context';
 import { noticeExit } from './exits';
 import { polecatLogic, polecatSpec } from './polecat';
 import { sessionOwners } from './sessionOwner';
+import { inFlight, stopRigSessions, stopSession } from './stopSession';
 
 /** The ping a Witness answers: when its watch last finished a survey, and when it started. */
 export interface WitnessPong {
@@ -44,32 +45,74 @@ async function stopLeftovers(
     const agent = s.labels?.agent;
     if (s.state !== 'running' || agent === undefined || s.labels?.bead === undefined) continue;
     if (hooked.get(agent) === s.labels.bead) continue;
-    await ctx.driver.stop(s.name, { graceMs: ctx.timings.stopGraceMs });
-    ctx.sessions.forget(s.name);
-    ctx.emit({
-      type: 'polecat.stopped',
-      agent,
+    await stopSession(ctx, {
+      session: s.name,
       rig,
+      agent,
       reason: `its bead ${s.labels.bead} is no longer on the hook`,
     });
   }
 }
 
+/** Asks the Deacon's patrol to run now (it starts and stops Witnesses). */
+// biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
+function wakeDeacon(system: ActorSystem<any>): void {
+  (system.get('deacon-patrol') as AnyActorRef | undefined)?.send({ type: 'HEARTBEAT' });
+}
+
+/**
+ * The drain of a docked rig, at each survey: past `drainUntil`, what is left is stopped (its
+ * polecat actors retired first; the hooks stay); with nothing left in flight, the drain is over.
+ * Either way the drain is ended in the store (once: `rig.drained`).
+ *
+ * @returns true while the rig still drains.
+ */
+async function drain(
+  ctx: TownContext,
+  rig: string,
+  drainUntil: number,
+  witness: AnyActorRef,
+): Promise<boolean> {
+  let stopped: string[] = [];
+  if (ctx.clock.now() >= drainUntil) {
+    // Stopped before the drain is ended: a crash in between stops only what still runs.
+    stopped = await stopRigSessions(
+      ctx,
+      rig,
+      `rig ${rig} docked: the drain limit passed before its work finished`,
+      witness,
+    );
+  } else if ((await inFlight(ctx, rig)).length > 0) {
+    return true;
+  }
+  if (await ctx.model.rigs.endDrain(rig)) ctx.emit({ type: 'rig.drained', rig, stopped });
+  return false;
+}
+
 /**
  * Makes the Witness's polecat children match the rig's hooks: an operational rig gets a polecat
- * per hook; a parked rig keeps only those whose sessions are still running (in-flight work
- * finishes, nothing new starts); a docked rig's Witness is stopped by the Deacon. It starts and
- * deletes polecat actors only, never a session: a hooked polecat's session that ended is
- * recorded here (`polecat.exited`, once per epoch) and restarted by its own actor.
+ * per hook; a parked or draining docked rig keeps only those whose sessions are still running
+ * (in-flight work finishes, nothing new starts). A parked rig with nothing left in flight and a
+ * drained docked rig wake the Deacon, which stops their Witness. It starts and deletes polecat
+ * actors only, never a session: a hooked polecat's session that ended is recorded here
+ * (`polecat.exited`, once per epoch) and restarted by its own actor.
  */
 async function reconcile(
   ctx: TownContext,
   rig: string,
   witness: AnyActorRef,
   logic: ReturnType<typeof polecatLogic>,
+  // biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
+  system: ActorSystem<any>,
 ): Promise<void> {
   const record = await ctx.model.rigs.get(rig);
-  if (!record || record.state === 'docked') return;
+  if (!record) return;
+  if (record.state === 'docked') {
+    if (record.drainUntil === undefined || !(await drain(ctx, rig, record.drainUntil, witness))) {
+      wakeDeacon(system);
+      return;
+    }
+  }
   const desired = new Map<string, string>();
   const hooks = await ctx.model.hooks.list({ rig });
   await stopLeftovers(ctx, rig, new Map(hooks.map((h) => [h.id, h.beadId])));
@@ -82,6 +125,7 @@ async function reconcile(
       await noticeExit(ctx, hook.id);
     if (record.state === 'operational' || state === 'running') desired.set(id, hook.id);
   }
+  if (record.state === 'parked' && desired.size === 0) wakeDeacon(system);
   const current = new Map(
     whichChildren(witness)
       .filter((c) => c.id.startsWith('polecat-'))
@@ -155,7 +199,7 @@ export function witnessLogic(ctx: TownContext, rig: string) {
     },
     actors: {
       survey: fromPromise<void, undefined>(({ system }) =>
-        reconcile(ctx, rig, system.get(witnessId(rig)), polecat),
+        reconcile(ctx, rig, system.get(witnessId(rig)), polecat, system),
       ),
     },
     delays: { survey: () => ctx.timings.surveyMs },

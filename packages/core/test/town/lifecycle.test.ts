@@ -137,12 +137,12 @@ describe('rig lifecycle requests', () => {
     await t.stop();
   });
 
-  it('dock stops the Witness and the sessions gracefully, keeps the hooks, spawns nothing; undock respawns them', async () => {
+  it('an immediate dock stops the Witness and the sessions at once, keeps the hooks, spawns nothing; undock respawns them', async () => {
     const t = await createTestTown({ timings: TIMINGS });
     const works = await busy(t, 'first', 'second');
     const hooksBefore = await t.model.hooks.list({ rig: 'api' });
 
-    const request = await until(t, t.town.rigs.dock('api'));
+    const request = await until(t, t.town.rigs.dock('api', { immediate: true }));
     expect(request.result).toMatchObject({
       stopped: expect.arrayContaining(works.map((w) => sessionOf(w.agent))),
     });
@@ -178,7 +178,7 @@ describe('rig lifecycle requests', () => {
     await t.stop();
   });
 
-  it('dock gives a session that ignores the stop its grace period, then kills it', async () => {
+  it('an immediate dock gives a session that ignores the stop its grace period, then kills it', async () => {
     const t = await createTestTown({
       timings: { ...TIMINGS, stopGraceMs: 10_000 },
       agent: { launch: () => ({ command: ['stubborn'] }) },
@@ -186,7 +186,7 @@ describe('rig lifecycle requests', () => {
     const [w] = await busy(t, 'stubborn work');
     if (!w) throw new Error('unreachable');
     const askedAt = t.clock.now();
-    await until(t, t.town.rigs.dock('api'));
+    await until(t, t.town.rigs.dock('api', { immediate: true }));
     const session = await t.session(w.agent);
     expect(session).toMatchObject({ state: 'exited', signal: 'SIGKILL' });
     expect(session.state === 'exited' && session.exitedAt).toBe(askedAt + 10_000);
@@ -301,7 +301,7 @@ describe('session lifecycle requests (the Daemon)', () => {
       await until(t, t.town.rigs.park('api'));
       t.crash(w.agent);
     } else {
-      await until(t, t.town.rigs.dock('api'));
+      await until(t, t.town.rigs.dock('api', { immediate: true }));
     }
     const { request, outcome } = await sessionRequest(t, action, w.agent);
     expect(outcome).toMatchObject({ type: 'lifecycle.failed', action, target: w.agent });

@@ -383,6 +383,7 @@ describe('createTown defaults', () => {
       bootTimeoutMs: 60_000,
       leaseMs: 60_000,
       stopGraceMs: 10_000,
+      drainMs: 1_800_000,
       keepPatrolDigests: 480,
       callTimeoutMs: 60_000,
       patrolBudgetMs: 600_000,

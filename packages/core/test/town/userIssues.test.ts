@@ -156,7 +156,7 @@ describe("what Gas Town's users ran into", () => {
       const one = await t.work('docked work', 'api');
       const two = await t.work('more docked work', 'api');
       await until(t, () => spawnedAgents(t).length >= 2, { what: 'the spawns' });
-      await settleOn(t, t.town.rigs.dock('api'));
+      await settleOn(t, t.town.rigs.dock('api', { immediate: true }));
       expect((await runningSessions(t.driver)).filter((s) => s.name.startsWith('api-'))).toEqual(
         [],
       );

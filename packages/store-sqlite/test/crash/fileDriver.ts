@@ -1,8 +1,9 @@
 /**
  * A session driver whose sessions are files in a folder, so they outlive the process that
  * started them (as tmux sessions do) and a second process sees them. It keeps the evidence the
- * crash tests check: `created.log` has one line per session it created, and `violations.log` a
- * line for every start that would have spawned a second session for an epoch that had one.
+ * crash tests check: `created.log` has one line per session it created, `stopped.log` one per
+ * running session it stopped, and `violations.log` a line for every start that would have
+ * spawned a second session for an epoch that had one.
  */
 import {
   appendFileSync,
@@ -121,7 +122,10 @@ export function createFileDriver(dir: string): SessionDriver {
     },
     async stop(name) {
       checkSessionName(name);
+      const s = read(name);
       if (existsSync(file(name))) rmSync(file(name), { force: true });
+      // One line per running session stopped: a session stopped twice would show twice.
+      if (s?.state === 'running') appendFileSync(join(dir, 'stopped.log'), `${name} ${s.epoch}\n`);
     },
   };
 }

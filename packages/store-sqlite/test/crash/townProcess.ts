@@ -4,7 +4,11 @@
  *   run <db> <dir> <seed> <target> <fromOp>   a seeded workload; at the first store write from
  *                                              operation <fromOp> on whose context matches <target>
  *                                              (patrol, dispatch, lifecycle, any) it prints FROZEN
- *                                              and blocks, mid-transaction, for the test to SIGKILL it
+ *                                              and blocks, mid-transaction, for the test to SIGKILL it;
+ *                                              target drain: the workload docks rig web gracefully
+ *                                              (drainMs 400) at round 6, and the freeze is at the
+ *                                              <fromOp>th store write while that drain is under way
+ *                                              (from the dock request to the drain's end)
  *   recover <db> <dir>                         starts the town again and finishes all the work,
  *                                              then writes <dir>/report.json
  *
@@ -29,6 +33,9 @@ if (!mode || !db || !dir) {
 /** What is running right now, for the freeze's context. */
 const workload = new AsyncLocalStorage<true>();
 let patrolStep: number | undefined;
+/** A graceful dock of web is under way (target drain): from its request to `rig.drained`. */
+let draining = false;
+let drainOps = 0;
 
 /** The store, wrapped to count writes and freeze at the chosen one. */
 function freezing(store: SqliteStore, fromOp: number, want: string): Store {
@@ -64,7 +71,9 @@ function freezing(store: SqliteStore, fromOp: number, want: string): Store {
           inTx++;
           touched.add(collection);
           const c = context();
-          if (ops >= fromOp && matches(c)) freeze(c, inTx);
+          if (want === 'drain') {
+            if (draining && ++drainOps >= fromOp) freeze(`drain:${c}`, inTx);
+          } else if (ops >= fromOp && matches(c)) freeze(c, inTx);
         };
         const wrapped: StoreTx = {
           get: (c, id) => tx.get(c, id),
@@ -128,6 +137,9 @@ const town = createTown({
     staleAfterMs: 120_000,
     gateIntervalMs: 40,
     stopGraceMs: 10,
+    drainMs: 400,
+    // A request the killed process had claimed is taken over once its lease runs out.
+    leaseMs: 2_000,
   },
 });
 const seen: TownEvent[] = [];
@@ -136,7 +148,18 @@ town.events.on('*', (e: TownEvent) => {
   else if (e.type === 'patrol.step')
     patrolStep = PATROL_STEPS.indexOf(e.step as (typeof PATROL_STEPS)[number]) + 1;
   else if (e.type === 'patrol.finished') patrolStep = undefined;
-  if (e.type === 'patrol.started' || e.type === 'gate.closed' || e.type === 'polecat.spawned')
+  if (e.type === 'rig.drained' && e.rig === 'web') draining = false;
+  // A dock with nothing in flight is docked at once, without a drain.
+  if (e.type === 'lifecycle.done' && e.action === 'dock' && e.target === 'web')
+    void town.model.rigs.get('web').then((rig) => {
+      if (rig?.drainUntil === undefined) draining = false;
+    });
+  if (
+    e.type === 'patrol.started' ||
+    e.type === 'gate.closed' ||
+    e.type === 'polecat.spawned' ||
+    e.type === 'rig.drained'
+  )
     seen.push(e);
 });
 
@@ -153,12 +176,28 @@ async function run(seed: number): Promise<void> {
   await town.start();
   const rigOf = () => (r() < 0.6 ? 'api' : 'web');
   let parked = false;
+  let docked = false;
   for (let round = 0; round < 40; round++) {
     const x = r();
     // Only the workload's own records are made in its context: what the town does in response
     // (slings, surveys, lifecycle work) runs outside it.
     const mine = <T>(make: () => Promise<T>) => workload.run(true, make);
-    if (x < 0.3) {
+    if (target === 'drain' && round === 6) {
+      // Work in flight on web when it docks, so there is something to drain.
+      const bead = await mine(() => town.model.beads.create({ title: 'in flight', rig: 'web' }));
+      ack({ kind: 'bead', id: bead.id });
+      await town.sling(bead.id, 'web').catch(() => undefined);
+      await sleep(100);
+      const request = await mine(() =>
+        town.model.lifecycle.request({ action: 'dock', target: 'web', requestedBy: 'crash-test' }),
+      );
+      docked = true;
+      ack({ kind: 'request', id: request.id });
+      writeFileSync(join(dir, 'drain.json'), JSON.stringify({ request: request.id }));
+      // From the committed request on: its claim, the dock, the drain, the drain's end.
+      draining = true;
+      town.wake();
+    } else if (x < 0.3) {
       const rig = rigOf();
       const bead = await mine(() => town.model.beads.create({ title: `task ${round}`, rig }));
       ack({ kind: 'bead', id: bead.id });
@@ -193,7 +232,7 @@ async function run(seed: number): Promise<void> {
       ack({ kind: 'molecule', id: molecule.id });
       const gate = await town.model.gates.require(molecule.waitingOn as string);
       ack({ kind: 'gate', id: gate.id, createdAt: gate.createdAt, durationMs });
-    } else if (x < 0.82) {
+    } else if (x < 0.82 && !docked && target !== 'drain') {
       const request = await mine(() =>
         town.model.lifecycle.request({
           action: parked ? 'unpark' : 'park',
@@ -213,6 +252,40 @@ async function run(seed: number): Promise<void> {
   await sqlite.close();
 }
 
+/**
+ * Waits (up to 20 s) until the graceful dock of web is carried out and its drain is over, and
+ * says how the rig stands then: docked, no deadline left, none of its sessions running, and no
+ * session spawned into it since it was docked.
+ */
+async function drained(requestId: string) {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(20)) {
+    const request = await town.model.lifecycle.get(requestId);
+    const rig = await town.model.rigs.require('web');
+    if (request?.status !== 'done' || rig.state !== 'docked' || rig.drainUntil !== undefined)
+      continue;
+    const running = (await driver.list()).filter(
+      (s) => s.state === 'running' && s.labels?.rig === 'web',
+    );
+    return {
+      request: request.status,
+      state: rig.state,
+      drainUntil: rig.drainUntil ?? null,
+      running: running.map((s) => s.name),
+      spawnedWhileDocked: seen.filter(
+        (e) => e.type === 'polecat.spawned' && e.rig === 'web' && e.at >= rig.stateChangedAt,
+      ).length,
+    };
+  }
+  const rig = await town.model.rigs.get('web');
+  return {
+    request: (await town.model.lifecycle.get(requestId))?.status ?? null,
+    state: rig?.state ?? null,
+    drainUntil: rig?.drainUntil ?? null,
+    running: [],
+    spawnedWhileDocked: -1,
+  };
+}
+
 async function recover(): Promise<void> {
   const startedAt = Date.now();
   const acks = existsSync(join(dir, 'acks.log'))
@@ -222,7 +295,11 @@ async function recover(): Promise<void> {
         .map((l) => JSON.parse(l) as { kind: string; id: string })
     : [];
   await town.start();
-  await town.rigs.unpark('web').catch(() => undefined);
+  const drain = existsSync(join(dir, 'drain.json'))
+    ? await drained(JSON.parse(readFileSync(join(dir, 'drain.json'), 'utf8')).request as string)
+    : undefined;
+  if (drain) await town.rigs.undock('web');
+  else await town.rigs.unpark('web').catch(() => undefined);
   /** The acknowledged work not finished yet, with where it is. */
   const unsettled = async () => {
     const m = town.model;
@@ -265,7 +342,7 @@ async function recover(): Promise<void> {
   const left = quiescent ? [] : await unsettled();
   writeFileSync(
     join(dir, 'report.json'),
-    JSON.stringify({ startedAt, quiescent, unsettled: left, events: seen }),
+    JSON.stringify({ startedAt, quiescent, unsettled: left, events: seen, drain }),
   );
   await town.stop();
   await sqlite.close();
