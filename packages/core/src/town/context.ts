@@ -92,6 +92,15 @@ export function errorMessage(error: unknown): string {
 }
 
 /**
+ * Thrown by a lifecycle request's action when the request cannot be carried out yet but will
+ * be (the rig's Witness, which owns its sessions, is still starting): the claim is given back
+ * and the request waits for the worker's next wake instead of failing.
+ */
+export class NotReadyYet extends Error {
+  override readonly name = 'NotReadyYet';
+}
+
+/**
  * Carries out the queued lifecycle requests of `actions` until none is left: each is claimed
  * with a lease, acted on, then completed (or failed) with the claim's token, and announced.
  *
@@ -120,6 +129,12 @@ export async function drainLifecycle(
       done.push(requestId);
       ctx.emit({ type: 'lifecycle.done', requestId, action, target });
     } catch (error) {
+      if (error instanceof NotReadyYet) {
+        // It waits, first in line, for the next wake (the requests after it wait too: they are
+        // carried out in the order they were made).
+        await ctx.model.lifecycle.release(requestId, { token });
+        return { done, failed };
+      }
       await ctx.model.lifecycle.fail(requestId, { token, error: errorMessage(error) });
       failed.push(requestId);
       ctx.emit({ type: 'lifecycle.failed', requestId, action, target, error: errorMessage(error) });

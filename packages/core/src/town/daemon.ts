@@ -1,8 +1,9 @@
-import { type ActorSystem, type AnyActorRef, fromPromise, setup } from 'xstate';
+import { type ActorSystem, type AnyActorRef, assign, fromPromise, setup } from 'xstate';
 import type { LifecycleRequest } from '../model/types';
 import type { JsonValue } from '../store/Store';
 import {
   drainLifecycle,
+  NotReadyYet,
   polecatName,
   sessionName,
   type TownContext,
@@ -127,9 +128,11 @@ async function applySessionRequest(
   if (rig.state !== 'operational')
     throw new Error(`rig ${rig.id} is ${rig.state}; its sessions are not started`);
   if (!(await model.hooks.get(agent))) throw new Error(`${agent} has no work on its hook`);
+  // The rig is operational, so its Witness starts at the next patrol (which wakes this worker):
+  // the request waits for it rather than fail.
   if (witness?.getSnapshot().status !== 'active')
-    throw new Error(
-      `the Witness of rig ${rig.id} is not running; only its polecat actors start sessions, so ${request.action} ${agent} again once it is up`,
+    throw new NotReadyYet(
+      `the Witness of rig ${rig.id}, which owns its sessions, is not running yet`,
     );
   const restart = request.action === 'restart';
   const before = restart ? await driver.status(session) : undefined;
@@ -158,18 +161,24 @@ async function processSessionRequests(ctx: TownContext, system: AnyActorSystem):
  */
 export function lifecycleLogic(ctx: TownContext) {
   return setup({
-    types: { events: {} as { type: 'WAKE' } },
+    types: { context: {} as { again: boolean }, events: {} as { type: 'WAKE' } },
     actors: {
       process: fromPromise<void, undefined>(({ system }) => processSessionRequests(ctx, system)),
     },
     delays: { poll: () => ctx.timings.heartbeatMs },
+    guards: { again: ({ context }) => context.again },
   }).createMachine({
+    context: { again: false },
     initial: 'processing',
     states: {
       processing: {
+        entry: assign({ again: false }),
+        // A wake while it works (a Witness came up for a waiting request) is kept, not lost:
+        // it goes through the queue once more right after.
+        on: { WAKE: { actions: assign({ again: true }) } },
         invoke: {
           src: 'process',
-          onDone: 'idle',
+          onDone: [{ guard: 'again', target: 'processing', reenter: true }, { target: 'idle' }],
           onError: {
             target: 'idle',
             actions: ({ event }) =>

@@ -240,6 +240,7 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
     if (child.state === 'stopped') {
       await restartChild(deacon, id);
       started.push(rig.id);
+      (system.get('lifecycle') as AnyActorRef | undefined)?.send({ type: 'WAKE' });
       continue;
     }
     // A Witness up for two patrol cycles has answered its pings (a silent one is restarted
@@ -495,6 +496,8 @@ async function startWitness(ctx: TownContext, system: System, rig: string): Prom
   if (whichChildren(deacon).some((c) => c.id === witnessId(rig))) return false;
   await startChild(deacon, witnessSpec(ctx, rig));
   ctx.emit({ type: 'witness.started', rig });
+  // A session request waiting for this Witness (it owns the rig's sessions) can go on now.
+  (system.get('lifecycle') as AnyActorRef | undefined)?.send({ type: 'WAKE' });
   return true;
 }
 

@@ -260,7 +260,7 @@ describe('driver calls are bounded', () => {
     d.hung.add('stop');
     const from = t.events.length;
 
-    const docking = until(t, t.town.rigs.dock('api'), { withinMs: 120_000 });
+    const docking = until(t, t.town.rigs.dock('api', { immediate: true }), { withinMs: 120_000 });
     // The limit of a stop is the call's 5 s plus the 10 s grace it was given.
     await expect(docking).rejects.toThrow(
       `dock api failed: the memory driver's stop(${JSON.stringify(agent.replace('/', '-'))}) did not settle within 15000 ms`,
@@ -432,9 +432,9 @@ describe('the Daemon watches the patrol', () => {
     await t.next('polecat.spawned');
     // A docked rig whose sessions cannot be listed: every patrol fails in its witnesses step.
     d.hung.add('list');
-    await expect(until(t, t.town.rigs.dock('api'), { withinMs: 60_000 })).rejects.toThrow(
-      /list\(\) did not settle within 10000 ms/,
-    );
+    await expect(
+      until(t, t.town.rigs.dock('api', { immediate: true }), { withinMs: 60_000 }),
+    ).rejects.toThrow(/list\(\) did not settle within 10000 ms/);
     const from = t.events.length;
     await t.advance(1_000_000);
     const overdue = eventsOf({ events: t.events.slice(from) }, 'patrol.overdue');

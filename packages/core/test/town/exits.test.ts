@@ -234,7 +234,7 @@ describe('a crash you can see: polecat.exited', () => {
     const w = await working(t);
     t.driver.write(w.session, 'in the middle of it');
     const before = t.events.length;
-    await until(t, t.town.rigs.dock('api'));
+    await until(t, t.town.rigs.dock('api', { immediate: true }));
     const exits = eventsOf(since(t, before), 'polecat.exited');
     expect(exits).toEqual([
       expect.objectContaining({
@@ -248,7 +248,7 @@ describe('a crash you can see: polecat.exited', () => {
     expect(exits[0]?.lastOutput.at(-1)).toBe('in the middle of it');
     await until(t, t.town.rigs.undock('api'));
     const respawned = await waitFor(t, 'polecat.spawned', { since: before });
-    expect(respawned).toMatchObject({ agent: w.agent, respawn: true });
+    expect(respawned).toMatchObject({ agent: w.agent, respawn: false });
     await t.advance(60_000);
     expect(eventsOf(since(t, before), 'polecat.exited')).toHaveLength(1);
     await t.stop();
@@ -330,7 +330,7 @@ describe('one owner restarts a session: the polecat actor', () => {
     expect(exited[0]?.lastOutput.at(-1)).toBe('half way');
     // Stopped first (recorded), then the new session: in that order on the bus.
     const spawned = eventsOf(since(t, before), 'polecat.spawned');
-    expect(spawned).toEqual([expect.objectContaining({ epoch: session.epoch, respawn: true })]);
+    expect(spawned).toEqual([expect.objectContaining({ epoch: session.epoch, respawn: false })]);
     expect(t.events.indexOf(exited[0] as TownEvent)).toBeLessThan(
       t.events.indexOf(spawned[0] as TownEvent),
     );
@@ -439,7 +439,7 @@ describe('one owner restarts a session: the polecat actor', () => {
     await t.stop();
   });
 
-  it('a restart request fails clearly when the rig’s Witness is not running, and starts nothing', async () => {
+  it('a restart request waits while the rig’s Witness is not running, starting nothing; the Witness carries it out once it is back', async () => {
     const driver = recordingDriver();
     const t = await createTestTown({
       timings: { ...TIMINGS, heartbeatMs: 600_000, patrolIntervalMs: 600_000 },
@@ -452,17 +452,31 @@ describe('one owner restarts a session: the polecat actor', () => {
     const deacon = root.actor.system.get('deacon') as AnyActorRef;
     await until(t, terminateChild(deacon, 'witness-api'));
     const starts = driver.starts.length;
+    const request = await t.model.lifecycle.request({
+      action: 'restart',
+      target: w.agent,
+      requestedBy: 'mayor',
+    });
     // Woken directly: town.wake() would also run a patrol, which restarts the Witness first.
-    const { outcome, request } = await sessionRequest(t, 'restart', w.agent, () =>
-      (root.actor.system.get('lifecycle') as AnyActorRef).send({ type: 'WAKE' }),
-    );
-    expect(outcome.type).toBe('lifecycle.failed');
-    expect(request.status).toBe('failed');
-    expect(outcome.type === 'lifecycle.failed' && outcome.error).toBe(
-      `the Witness of rig api is not running; only its polecat actors start sessions, so restart ${w.agent} again once it is up`,
-    );
+    (root.actor.system.get('lifecycle') as AnyActorRef).send({ type: 'WAKE' });
+    await t.advance(30_000);
+    const waitedUntil = t.clock.now();
+    // Not failed: it waits, first in line, and nothing was started meanwhile.
+    expect(await t.model.lifecycle.get(request.id)).toMatchObject({ status: 'requested' });
+    expect(eventsOf(t, 'lifecycle.failed')).toEqual([]);
     expect(driver.starts.length).toBe(starts);
     expect(await t.session(w.agent)).toMatchObject({ state: 'running', epoch: w.epoch });
+    // The next patrol restarts the Witness, which wakes the worker: the request is carried out.
+    const done = await waitFor(t, 'lifecycle.done', {
+      where: (e) => e.requestId === request.id,
+      withinMs: 700_000,
+    });
+    const session = await t.session(w.agent);
+    expect(session.epoch).toBeGreaterThan(w.epoch);
+    expect((await t.model.lifecycle.get(request.id))?.result).toMatchObject({
+      epoch: session.epoch,
+    });
+    expect(done.at).toBeGreaterThan(waitedUntil);
     await t.stop();
   });
 });
