@@ -4,8 +4,16 @@ import { isSessionName } from '../driver/checks';
 import { DriverError } from '../errors';
 import { polecatName, sessionName, type TownContext } from './context';
 
-/** How a polecat actor ended: it does not end while its session is being looked after. */
-export type PolecatOutcome = 'no-hook' | 'rig-not-operational' | 'escalated' | 'stopped';
+/**
+ * How a polecat actor ended: it does not end while its session is being looked after.
+ * `warranted`: a warrant against the agent is being executed for this work; no new session.
+ */
+export type PolecatOutcome =
+  | 'no-hook'
+  | 'rig-not-operational'
+  | 'escalated'
+  | 'stopped'
+  | 'warranted';
 
 export interface PolecatInput {
   agent: string;
@@ -45,7 +53,8 @@ async function giveUp(
  *   right before a spawn, and a spawn whose actor was stopped meanwhile is undone;
  * - a new session claims its epoch in the store first, then starts, then is primed;
  * - past `maxRespawns` respawns (or failed starts) of the same bead, the bead leaves the hook as
- *   `blocked` and is escalated, instead of looping.
+ *   `blocked` and is escalated, instead of looping;
+ * - work whose warrant is being executed gets no new session.
  *
  * @returns undefined when a session is running, or why the polecat has nothing to run.
  */
@@ -111,6 +120,15 @@ export async function ensureSession(
   // Read again: the rig may have been parked or docked while a session was being stopped.
   if ((await model.rigs.require(rig)).state !== 'operational') return 'rig-not-operational';
   if (signal?.aborted) return 'stopped';
+  // The Deacon is executing a warrant for this very work (stopped its session, perhaps crashed
+  // before recording it): an operator's stop is not a crash, so nothing is respawned.
+  const warrant = await model.warrants.pendingFor(agent);
+  if (
+    warrant?.stoppingAt !== undefined &&
+    warrant.beadId === hook.beadId &&
+    warrant.hookEpoch === hook.epoch
+  )
+    return 'warranted';
   /** Counts one more try of the bead; past the limit, gives the bead up. */
   const countTry = async (why: (tries: number) => string) => {
     const respawns = await model.respawns.increment(hook.beadId);
