@@ -1,10 +1,11 @@
 /**
  * Crash safety, proven with SIGKILL: a town runs in a child process on a SQLite file, with
  * sessions (files) that outlive it. Each trial freezes it at a seeded store write (mid-
- * transaction, in a patrol, a dispatch or a lifecycle request), SIGKILLs it, starts it again, lets
- * it finish the work, and checks that nothing acknowledged was lost, the patrol resumed at its
- * next step, no molecule step went out twice, no session was spawned twice for an epoch, and the
- * timer gates kept their remaining time.
+ * transaction, in a patrol, a dispatch, a lifecycle request or a warrant's execution), SIGKILLs
+ * it, starts it again, lets it finish the work, and checks that nothing acknowledged was lost, the
+ * patrol resumed at its next step, no molecule step went out twice, no session was spawned twice
+ * for an epoch, the timer gates kept their remaining time, and every warrant was executed exactly
+ * once, its work released at most once.
  *
  * BELFRY_CRASH_TRIALS=n runs n trials (default 54); BELFRY_CRASH_SEED=s replays one.
  */
@@ -19,7 +20,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const HERE = join(import.meta.dirname, 'crash');
 const BUNDLE = join(HERE, '.build', 'townProcess.mjs');
-const TARGETS = ['patrol', 'dispatch', 'lifecycle'] as const;
+const TARGETS = ['patrol', 'dispatch', 'lifecycle', 'warrants'] as const;
 const TRIALS = Number(process.env.BELFRY_CRASH_TRIALS ?? 54);
 const REPLAY = process.env.BELFRY_CRASH_SEED;
 const BASE_SEED = 20_261_122;
@@ -43,7 +44,11 @@ function trialOf(seed: number): Trial {
   a = Math.imul(a ^ (a >>> 16), 0x45d9f3b);
   a = Math.imul(a ^ (a >>> 16), 0x45d9f3b);
   a ^= a >>> 16;
-  return { seed, target: TARGETS[seed % 3] as Trial['target'], fromOp: 1 + ((a >>> 0) % 300) };
+  return {
+    seed,
+    target: TARGETS[seed % TARGETS.length] as Trial['target'],
+    fromOp: 1 + ((a >>> 0) % 300),
+  };
 }
 
 function node(args: string[]): ChildProcess {
@@ -178,7 +183,7 @@ async function trial(t: Trial): Promise<Outcome> {
       (l) => JSON.parse(l) as { kind: string; id: string; createdAt?: number; durationMs?: number },
     );
     const ids = new Map<string, Set<string>>();
-    for (const c of ['beads', 'gates', 'convoys', 'lifecycle', 'molecules'])
+    for (const c of ['beads', 'gates', 'convoys', 'lifecycle', 'molecules', 'warrants'])
       ids.set(c, new Set(body(c).map((r) => r.id as string)));
     const where = {
       bead: 'beads',
@@ -186,11 +191,34 @@ async function trial(t: Trial): Promise<Outcome> {
       convoy: 'convoys',
       request: 'lifecycle',
       molecule: 'molecules',
+      warrant: 'warrants',
     } as const;
     for (const a of acks)
       expect(ids.get(where[a.kind as keyof typeof where])?.has(a.id), `${a.kind} ${a.id}`).toBe(
         true,
       );
+
+    // Every warrant was executed exactly once: one record, one warrant.executed across the killed
+    // process and the restarted one, with the outcome recorded; and no warranted assignment (a
+    // bead at a hook epoch) was released twice.
+    const executedLog = lines(join(dir, 'executed.log')).map(
+      (l) => JSON.parse(l) as { warrantId: string; outcome: unknown },
+    );
+    const warrants = new Map(body('warrants').map((w) => [w.id as string, w]));
+    for (const a of acks.filter((x) => x.kind === 'warrant')) {
+      const w = warrants.get(a.id);
+      expect(w?.status, `warrant ${a.id}`).toBe('executed');
+      const logged = executedLog.filter((e) => e.warrantId === a.id);
+      expect(logged, `warrant.executed events of ${a.id}`).toHaveLength(1);
+      expect(logged[0]?.outcome).toEqual(w?.outcome);
+    }
+    const released = new Map<string, number>();
+    for (const w of warrants.values()) {
+      if (!(w.outcome as { released?: unknown } | undefined)?.released) continue;
+      const key = `${w.beadId}@${w.hookEpoch}`;
+      released.set(key, (released.get(key) ?? 0) + 1);
+    }
+    for (const [key, n] of released) expect(n, `releases of ${key}`).toBe(1);
 
     // No molecule step went out twice: one step bead per molecule step.
     const steps = new Map<string, number>();
@@ -281,6 +309,7 @@ describe('crash safety with SIGKILL (a town in a child process on a SQLite file)
       patrol: by('patrol'),
       dispatch: by('patrol:dispatch'),
       lifecycle: by('lifecycle'),
+      warrants: by('patrol:warrants'),
       midTransaction: killed.filter((o) => /tx-writes=\d+/.test(o.frozen ?? '')).length,
     };
     console.log(`crash trials: ${JSON.stringify(coverage)}`);
@@ -289,6 +318,7 @@ describe('crash safety with SIGKILL (a town in a child process on a SQLite file)
       expect(coverage.patrol).toBeGreaterThan(0);
       expect(coverage.dispatch).toBeGreaterThan(0);
       expect(coverage.lifecycle).toBeGreaterThan(0);
+      expect(coverage.warrants).toBeGreaterThan(0);
       expect(killed.length).toBeGreaterThanOrEqual(40);
     }
   }, 900_000);
