@@ -284,6 +284,14 @@ async function recover(): Promise<void> {
       if ((bead?.status === 'open' || bead?.status === 'blocked') && bead.rig)
         await town.sling(bead.id, bead.rig).catch(() => undefined);
     }
+    // A warrant released a molecule step's bead: its molecule waits until someone takes it up.
+    for (const status of ['open', 'blocked']) {
+      for (const bead of await town.model.beads.list({ status })) {
+        if (!bead.labels.includes('molecule-step') || !bead.rig) continue;
+        if (status === 'blocked') await town.model.beads.setStatus(bead.id, 'open');
+        await town.sling(bead.id, bead.rig).catch(() => undefined);
+      }
+    }
     if (await settled()) {
       quiescent = true;
       break;
