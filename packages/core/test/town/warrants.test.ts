@@ -9,7 +9,7 @@ import {
 import type { SessionDriver } from '@belfry/core/driver';
 import { createTestTown, SimulatedClock, type TestTown } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
-import { eventsOf, mayorSink, stepsOf, TIMINGS, waitFor } from './helpers';
+import { eventsOf, mayorSink, since, stepsOf, TIMINGS, waitFor } from './helpers';
 
 /** A town with one running polecat; returns it with its agent and bead. */
 async function running(options: Parameters<typeof createTestTown>[0] = {}) {
@@ -115,7 +115,7 @@ describe('warrants', () => {
 
     // Not restarted: the hook is empty, so the Witness spawns nothing for it.
     await t.advance(300_000);
-    expect(eventsOf(t, 'polecat.spawned', (e) => e.at > executed.at)).toEqual([]);
+    expect(eventsOf(since(t, t.events.indexOf(executed)), 'polecat.spawned')).toEqual([]);
     // An operator's stop is not a crash: slung again, the bead starts afresh (no respawn counted).
     await t.town.sling(beadId, 'api');
     const again = await t.next('polecat.spawned', { where: (e) => e.beadId === beadId });
@@ -140,7 +140,7 @@ describe('warrants', () => {
       filedBy: 'witness-api',
     });
     await t.advance(120_000);
-    expect(eventsOf(t, 'polecat.spawned', (e) => e.at > executed.at)).toEqual([]);
+    expect(eventsOf(since(t, t.events.indexOf(executed)), 'polecat.spawned')).toEqual([]);
     await t.stop();
   });
 
@@ -170,10 +170,10 @@ describe('warrants', () => {
 
     // An answer that does not apply to a warrant counts as escalate.
     answer = 'stop-sessions';
-    const since = t.events.length;
+    const from = t.events.length;
     await t.next('patrol.finished');
     const assessed = eventsOf(
-      { events: t.events.slice(since) },
+      since(t, from),
       'boot.assessed',
       (e) => e.situation.kind === 'warrant',
     );
@@ -313,7 +313,7 @@ describe('warrants', () => {
     // The session is gone and the hook still holds the bead: a crash would be respawned, but
     // this is the operator's stop under way.
     await t.advance(100_000);
-    expect(eventsOf(t, 'polecat.spawned', (e) => e.at > step.at)).toEqual([]);
+    expect(eventsOf(since(t, t.events.indexOf(step)), 'polecat.spawned')).toEqual([]);
     expect(await t.model.respawns.count(beadId)).toBe(0);
 
     failing = false;
@@ -321,7 +321,42 @@ describe('warrants', () => {
     expect(executed.outcome.released).toEqual({ beadId, status: 'open' });
     await t.next('patrol.finished');
     expect(await t.model.reports.byIncident(`warrant-failed:${warrant.id}`)).toBeUndefined();
-    expect(eventsOf(t, 'polecat.spawned', (e) => e.at > step.at)).toEqual([]);
+    expect(eventsOf(since(t, t.events.indexOf(step)), 'polecat.spawned')).toEqual([]);
+    await t.stop();
+  });
+
+  it("a warrant against a molecule step's agent releases the step's bead; the molecule waits, and moves on once the bead is done", async () => {
+    const t = await createTestTown({ timings: TIMINGS });
+    const molecule = await t.model.molecules.create({
+      name: 'deploy',
+      rig: 'api',
+      steps: [{ name: 'build' }, { name: 'ship' }],
+    });
+    const dispatched = await t.next('molecule.dispatched', {
+      where: (e) => e.moleculeId === molecule.id,
+    });
+    const spawned = await waitFor(t, 'polecat.spawned', {
+      where: (e) => e.beadId === dispatched.beadId,
+    });
+    await t.town.warrants.file({ target: spawned.agent, reason: 'the build hangs' });
+    const executed = await t.next('warrant.executed');
+    expect(executed.outcome.released).toEqual({ beadId: dispatched.beadId, status: 'open' });
+    expect(await t.model.molecules.get(molecule.id)).toMatchObject({
+      status: 'running',
+      cursor: 0,
+    });
+
+    const mark = t.events.length;
+    const again = await t.town.sling(dispatched.beadId, 'api');
+    await waitFor(t, 'polecat.spawned', {
+      since: mark,
+      where: (e) => e.beadId === dispatched.beadId,
+    });
+    await t.town.done(again.agent, dispatched.beadId);
+    expect(await t.model.molecules.get(molecule.id)).toMatchObject({
+      status: 'running',
+      cursor: 1,
+    });
     await t.stop();
   });
 
