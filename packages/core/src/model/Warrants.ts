@@ -120,7 +120,8 @@ export class Warrants {
    * Records that the executor decided to execute a pending warrant and is stopping its target's
    * session (`stoppingAt`). From then on the warranted work gets no new session, and a run after
    * a crash finishes the warrant without asking again. Idempotent: a warrant already being
-   * stopped is returned as it is.
+   * stopped is returned as it is. A warrant filed before warrants recorded their work (it has no
+   * `release`) is about the work on the target's hook now: that is recorded here, with `release: 'open'`.
    *
    * @throws StoreError `INVALID_TRANSITION` when the warrant is no longer pending.
    */
@@ -128,7 +129,16 @@ export class Warrants {
     return this.ctx.run(async (tx) => {
       const warrant = await loadPending(tx, id);
       if (warrant.stoppingAt !== undefined) return warrant;
-      const next: Warrant = { ...warrant, stoppingAt: this.ctx.now() };
+      let next: Warrant = { ...warrant, stoppingAt: this.ctx.now() };
+      if ((warrant as Partial<Warrant>).release === undefined) {
+        const hook = await tx.get<Hook>('hooks', warrant.target);
+        next = {
+          ...next,
+          rig: hook?.rig ?? warrant.target.slice(0, warrant.target.indexOf('/')),
+          release: 'open',
+          ...(hook ? { beadId: hook.beadId, hookEpoch: hook.epoch } : {}),
+        };
+      }
       await tx.update(COLLECTION, next);
       return next;
     });

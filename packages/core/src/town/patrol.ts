@@ -307,11 +307,19 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
  * transaction releases the warranted work and marks the warrant executed. A crash anywhere in
  * between leaves it pending, and the next run finishes it, once.
  */
-async function executeWarrant(ctx: TownContext, system: System, warrant: Warrant): Promise<void> {
+async function executeWarrant(
+  ctx: TownContext,
+  system: System,
+  warrant: Warrant,
+  legacy: boolean,
+): Promise<void> {
   const { target: agent, rig } = warrant;
   const hook = await ctx.model.hooks.get(agent);
+  // A warrant filed before warrants recorded their work is about the work on the hook now.
   const movedOn =
-    hook !== undefined && (hook.beadId !== warrant.beadId || hook.epoch !== warrant.hookEpoch);
+    !legacy &&
+    hook !== undefined &&
+    (hook.beadId !== warrant.beadId || hook.epoch !== warrant.hookEpoch);
   let session: string | undefined;
   if (!movedOn) {
     await ctx.model.warrants.beginStop(warrant.id);
@@ -365,7 +373,9 @@ async function processWarrants(ctx: TownContext, system: System): Promise<JsonOb
   const escalated: string[] = [];
   const failed: string[] = [];
   for (const stored of await ctx.model.warrants.pending()) {
-    // Warrants filed before warrants were executed lack the rig and the release: derive them.
+    // Warrants filed before warrants were executed lack the rig, the release and the work they
+    // are about: derive the first two here; beginStop records the work.
+    const legacy = (stored as Partial<Warrant>).release === undefined;
     const warrant: Warrant = {
       ...stored,
       rig: stored.rig ?? stored.target.slice(0, stored.target.indexOf('/')),
@@ -401,7 +411,7 @@ async function processWarrants(ctx: TownContext, system: System): Promise<JsonOb
       }
     }
     try {
-      await executeWarrant(ctx, system, warrant);
+      await executeWarrant(ctx, system, warrant, legacy);
       executed.push(id);
     } catch (error) {
       failed.push(id);

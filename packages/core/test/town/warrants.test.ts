@@ -360,6 +360,31 @@ describe('warrants', () => {
     await t.stop();
   });
 
+  it('a warrant stored before warrants recorded their work (no rig, release or bead) is executed against the work on the hook', async () => {
+    const { t, agent, beadId } = await running();
+    await t.store.transaction((tx) =>
+      tx.insert('warrants', {
+        id: 'wr-legacy0001',
+        target: agent,
+        reason: 'filed by an older belfry',
+        filedBy: 'operator',
+        filedAt: t.clock.now(),
+        status: 'pending',
+      }),
+    );
+    const executed = await t.next('warrant.executed');
+    expect(executed).toMatchObject({ warrantId: 'wr-legacy0001', rig: 'api' });
+    expect(executed.outcome.released).toEqual({ beadId, status: 'open' });
+    expect(await t.model.warrants.get('wr-legacy0001')).toMatchObject({
+      status: 'executed',
+      rig: 'api',
+      release: 'open',
+      beadId,
+    });
+    expect((await t.session(agent)).state).not.toBe('running');
+    await t.stop();
+  });
+
   it('a patrol molecule poured with the six steps of before resumes by its own step names; the next patrol has warrants', async () => {
     const clock = new SimulatedClock(1_700_000_000_000);
     const store = new MemoryStore();
