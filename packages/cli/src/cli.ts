@@ -9,6 +9,7 @@ import {
   type LifecycleAction,
   type TownModel,
   type TownStatus,
+  type WarrantRelease,
 } from '@belfry/core';
 import { humanOutcome } from '@belfry/gate-human';
 import { SqliteStore } from '@belfry/store-sqlite';
@@ -440,17 +441,34 @@ WantedBy=default.target
     .description('file a warrant against an agent')
     .requiredOption('--reason <text>', 'why')
     .option('--by <name>', 'who files it', 'operator')
-    .action(async (target: string, opts: { reason: string; by: string }, cmd: Command) => {
-      const { warrant: w, created } = await withModel(cmd, (m) =>
-        m.warrants.file({ target, reason: opts.reason, filedBy: opts.by }),
-      );
-      await wake(cmd);
-      print(
-        cmd,
-        w,
-        () => `${created ? 'filed' : 'already pending'}: warrant ${w.id} against ${target}`,
-      );
-    });
+    .option(
+      '--release <open|blocked>',
+      "what becomes of the agent's bead: open (back to the pool) or blocked",
+      'open',
+    )
+    .action(
+      async (
+        target: string,
+        opts: { reason: string; by: string; release: string },
+        cmd: Command,
+      ) => {
+        const { warrant: w, created } = await withModel(cmd, (m) =>
+          m.warrants.file({
+            target,
+            reason: opts.reason,
+            filedBy: opts.by,
+            release: opts.release as WarrantRelease,
+          }),
+        );
+        await wake(cmd);
+        print(
+          cmd,
+          w,
+          () =>
+            `${created ? 'filed' : 'already pending'}: warrant ${w.id} against ${target} (release ${w.release}); executed at the next patrol`,
+        );
+      },
+    );
   warrant
     .command('list')
     .description('pending warrants')

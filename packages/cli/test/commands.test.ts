@@ -99,9 +99,14 @@ describe('operator commands (no daemon: requests wait in the store)', () => {
   });
 
   it('warrant file once per target (a second is already pending), and warrant list shows it', async () => {
-    const { belfry } = folder();
+    const { belfry, model } = folder();
+    const agent = await model(async (m) => {
+      const bead = await m.beads.create({ title: 'stuck work', rig: 'api' });
+      return (await m.polecats.sling(bead.id, 'api', { names: ['toast'] })).polecat.id;
+    });
+    expect(agent).toBe('api/toast');
     const first = await belfry('warrant', 'file', 'api/toast', '--reason', 'stuck for an hour');
-    expect(first.out).toMatch(/^filed: warrant \S+ against api\/toast/);
+    expect(first.out).toMatch(/^filed: warrant \S+ against api\/toast \(release open\)/);
     expect((await belfry('warrant', 'file', 'api/toast', '--reason', 'again')).out).toMatch(
       /^already pending/,
     );
@@ -113,6 +118,35 @@ describe('operator commands (no daemon: requests wait in the store)', () => {
       expect.objectContaining({ target: 'api/toast', reason: 'stuck for an hour' }),
     ]);
     expect((await belfry('warrant', 'file', 'api/toast')).code).toBe(2); // --reason is required
+  });
+
+  it('warrant file --release blocked is recorded; a bad release and an unknown agent are refused', async () => {
+    const { belfry, model } = folder();
+    await model(async (m) => {
+      const bead = await m.beads.create({ title: 'stuck work', rig: 'api' });
+      await m.polecats.sling(bead.id, 'api', { names: ['toast'] });
+    });
+    const bad = await belfry('warrant', 'file', 'api/toast', '--reason', 'x', '--release', 'done');
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toContain('must be one of open, blocked');
+    const ghost = await belfry('warrant', 'file', 'api/ghost', '--reason', 'x');
+    expect(ghost.code).toBe(1);
+    expect(ghost.err).toContain('unknown agent "api/ghost"; known: api/toast');
+    const filed = await belfry(
+      'warrant',
+      'file',
+      'api/toast',
+      '--reason',
+      'x',
+      '--release',
+      'blocked',
+      '--json',
+    );
+    expect(filed.json()).toMatchObject({
+      target: 'api/toast',
+      release: 'blocked',
+      status: 'pending',
+    });
   });
 
   it('gate list filters by type and by open, and gate approve refuses a gate that is not human', async () => {

@@ -98,8 +98,10 @@ export type {
   RigState,
   Severity,
   Warrant,
+  WarrantOutcome,
+  WarrantRelease,
 } from './model/types';
-export type { Warrants } from './model/Warrants';
+export type { FileWarrantInput, Warrants } from './model/Warrants';
 export { type CreateSupervisorOptions, createSupervisor, Supervisor } from './Supervisor';
 export { MemoryStore, type MemoryStoreOptions } from './store/MemoryStore';
 export type {

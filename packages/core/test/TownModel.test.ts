@@ -174,6 +174,8 @@ describe('TownModel', () => {
         model.transaction(async (m) => {
           const hook = await m.hooks.attach({ agent: 'api/nux', beadId: bead.id, rig: 'api' });
           expect(hook.epoch).toBe(first.epoch + 1);
+          // Filed while api/nux holds the bead: a warrant needs an agent the town knows.
+          await m.warrants.file({ target: 'api/nux', reason: 'r', filedBy: 'deacon' });
           await m.hooks.detach('api/nux', { status: 'done' });
           await m.beads.setStatus(other.id, 'wontfix');
           expect(await m.convoys.require(convoy.id)).toMatchObject({ openCount: 0 });
@@ -181,7 +183,6 @@ describe('TownModel', () => {
           const claim = await m.lifecycle.claimNext({ claimer: 'deacon', leaseMs: 1_000 });
           await m.rigs.park('api');
           await m.lifecycle.complete(request.id, { token: claim?.claim?.token as string });
-          await m.warrants.file({ target: 'api/nux', reason: 'r', filedBy: 'deacon' });
           await m.respawns.increment(bead.id);
           throw boom;
         }),

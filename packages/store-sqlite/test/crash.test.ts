@@ -1,10 +1,11 @@
 /**
  * Crash safety, proven with SIGKILL: a town runs in a child process on a SQLite file, with
  * sessions (files) that outlive it. Each trial freezes it at a seeded store write (mid-
- * transaction, in a patrol, a dispatch or a lifecycle request), SIGKILLs it, starts it again, lets
- * it finish the work, and checks that nothing acknowledged was lost, the patrol resumed at its
- * next step, no molecule step went out twice, no session was spawned twice for an epoch, and the
- * timer gates kept their remaining time.
+ * transaction, in a patrol, a dispatch, a lifecycle request or a warrant's execution), SIGKILLs
+ * it, starts it again, lets it finish the work, and checks that nothing acknowledged was lost, the
+ * patrol resumed at its next step, no molecule step went out twice, no session was spawned twice
+ * for an epoch, the timer gates kept their remaining time, and every warrant was executed exactly
+ * once, its work released at most once.
  *
  * Drain trials freeze the town inside a graceful dock (between the dock request and the end of
  * its drain) and check, besides the above, that the rig ends docked with its drain over, none of
@@ -24,7 +25,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 const HERE = join(import.meta.dirname, 'crash');
 const BUNDLE = join(HERE, '.build', 'townProcess.mjs');
-const TARGETS = ['patrol', 'dispatch', 'lifecycle'] as const;
+const TARGETS = ['patrol', 'dispatch', 'lifecycle', 'warrants'] as const;
 const DRAIN_TRIALS = Number(process.env.BELFRY_CRASH_DRAIN_TRIALS ?? 12);
 const DRAIN_REPLAY = process.env.BELFRY_CRASH_DRAIN_SEED;
 const TRIALS = Number(process.env.BELFRY_CRASH_TRIALS ?? 54);
@@ -54,7 +55,11 @@ function mix(seed: number): number {
 
 function trialOf(seed: number): Trial {
   // The kill point: a seeded write number (the first matching write from it on).
-  return { seed, target: TARGETS[seed % 3] as Trial['target'], fromOp: 1 + (mix(seed) % 300) };
+  return {
+    seed,
+    target: TARGETS[seed % TARGETS.length] as Trial['target'],
+    fromOp: 1 + (mix(seed) % 300),
+  };
 }
 
 /** A drain trial: the kill point is a seeded write of the drain (counted from the dock request). */
@@ -194,7 +199,7 @@ async function trial(t: Trial): Promise<Outcome> {
       (l) => JSON.parse(l) as { kind: string; id: string; createdAt?: number; durationMs?: number },
     );
     const ids = new Map<string, Set<string>>();
-    for (const c of ['beads', 'gates', 'convoys', 'lifecycle', 'molecules'])
+    for (const c of ['beads', 'gates', 'convoys', 'lifecycle', 'molecules', 'warrants'])
       ids.set(c, new Set(body(c).map((r) => r.id as string)));
     const where = {
       bead: 'beads',
@@ -202,11 +207,34 @@ async function trial(t: Trial): Promise<Outcome> {
       convoy: 'convoys',
       request: 'lifecycle',
       molecule: 'molecules',
+      warrant: 'warrants',
     } as const;
     for (const a of acks)
       expect(ids.get(where[a.kind as keyof typeof where])?.has(a.id), `${a.kind} ${a.id}`).toBe(
         true,
       );
+
+    // Every warrant was executed exactly once: one record, one warrant.executed across the killed
+    // process and the restarted one, with the outcome recorded; and no warranted assignment (a
+    // bead at a hook epoch) was released twice.
+    const executedLog = lines(join(dir, 'executed.log')).map(
+      (l) => JSON.parse(l) as { warrantId: string; outcome: unknown },
+    );
+    const warrants = new Map(body('warrants').map((w) => [w.id as string, w]));
+    for (const a of acks.filter((x) => x.kind === 'warrant')) {
+      const w = warrants.get(a.id);
+      expect(w?.status, `warrant ${a.id}`).toBe('executed');
+      const logged = executedLog.filter((e) => e.warrantId === a.id);
+      expect(logged, `warrant.executed events of ${a.id}`).toHaveLength(1);
+      expect(logged[0]?.outcome).toEqual(w?.outcome);
+    }
+    const released = new Map<string, number>();
+    for (const w of warrants.values()) {
+      if (!(w.outcome as { released?: unknown } | undefined)?.released) continue;
+      const key = `${w.beadId}@${w.hookEpoch}`;
+      released.set(key, (released.get(key) ?? 0) + 1);
+    }
+    for (const [key, n] of released) expect(n, `releases of ${key}`).toBe(1);
 
     // No molecule step went out twice: one step bead per molecule step.
     const steps = new Map<string, number>();
@@ -312,6 +340,7 @@ describe('crash safety with SIGKILL (a town in a child process on a SQLite file)
       patrol: by('patrol'),
       dispatch: by('patrol:dispatch'),
       lifecycle: by('lifecycle'),
+      warrants: by('patrol:warrants'),
       midTransaction: killed.filter((o) => /tx-writes=\d+/.test(o.frozen ?? '')).length,
     };
     console.log(`crash trials: ${JSON.stringify(coverage)}`);
@@ -320,6 +349,7 @@ describe('crash safety with SIGKILL (a town in a child process on a SQLite file)
       expect(coverage.patrol).toBeGreaterThan(0);
       expect(coverage.dispatch).toBeGreaterThan(0);
       expect(coverage.lifecycle).toBeGreaterThan(0);
+      expect(coverage.warrants).toBeGreaterThan(0);
       expect(killed.length).toBeGreaterThanOrEqual(40);
     }
   }, 900_000);

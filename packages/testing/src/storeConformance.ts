@@ -625,6 +625,9 @@ export function runStoreConformance(
       it('executes a warrant once and keeps one pending warrant per target', async () => {
         const store = await fresh();
         const { model } = modelOn(store);
+        await model.rigs.create({ name: 'api' });
+        const bead = await model.beads.create({ title: 'stuck work', rig: 'api' });
+        await model.polecats.sling(bead.id, 'api', { names: ['toast'] });
         const a = await model.warrants.file({
           target: 'api/toast',
           reason: 'stuck 2h',
@@ -637,7 +640,11 @@ export function runStoreConformance(
         });
         expect(again).toEqual({ warrant: a.warrant, created: false });
         expect((await model.warrants.pending()).map((w) => w.id)).toEqual([a.warrant.id]);
-        await model.warrants.execute(a.warrant.id, { by: 'boot' });
+        const executed = await model.warrants.execute(a.warrant.id, { by: 'boot' });
+        // Released in the same transaction: the bead is back in the pool, the hook is empty.
+        expect(executed.outcome?.released).toEqual({ beadId: bead.id, status: 'open' });
+        expect(await model.hooks.get('api/toast')).toBeUndefined();
+        expect((await model.beads.require(bead.id)).status).toBe('open');
         expect(code(await failure(model.warrants.execute(a.warrant.id, { by: 'boot' })))).toBe(
           'INVALID_TRANSITION',
         );

@@ -297,6 +297,20 @@ export class Polecats {
   }
 
   /**
+   * The polecat's session for `beadId` was ended on purpose (an operator's warrant, not a crash):
+   * its next spawn of that bead is a first start, not a respawn (see {@link beginSpawn}), so it
+   * does not count against the bead's respawn limit. Does nothing for another bead's spawn.
+   */
+  async endSpawn(agent: string, beadId: string): Promise<void> {
+    return this.ctx.run(async (tx) => {
+      const polecat = await tx.get<Polecat>(COLLECTION, agent);
+      if (polecat?.spawnBeadId !== beadId || polecat.spawnStartedAt === undefined) return;
+      const { spawnStartedAt: _started, ...rest } = polecat;
+      await tx.update(COLLECTION, rest);
+    });
+  }
+
+  /**
    * Records that the session of a claimed epoch started (or was found running). Adopting a
    * running session of another epoch records that epoch instead. A stop recorded earlier
    * (`recordStop`) is cleared: the session runs, and its next end counts unless recorded again.

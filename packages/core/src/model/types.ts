@@ -165,17 +165,55 @@ export interface Convoy {
   readonly lastProgressAt: number;
 }
 
-/** An order to stop a stuck agent: filed by one role, executed by another. */
+/**
+ * What becomes of the bead on a warranted agent's hook: `open` puts it back in the pool (no
+ * assignee), `blocked` takes it off the hook as blocked, for a person to look at.
+ */
+export type WarrantRelease = 'open' | 'blocked';
+
+/** What executing a warrant did, recorded on the warrant. */
+export interface WarrantOutcome {
+  /**
+   * The target's session the executor stopped (or found already gone, on a run after a crash);
+   * null when nothing was stopped because the target had moved on to other work.
+   */
+  readonly session: string | null;
+  /** The bead taken off the target's hook and the status it went to; null when none was. */
+  readonly released: { readonly beadId: string; readonly status: WarrantRelease } | null;
+  /** What was done, or why nothing was needed, in one line. */
+  readonly summary: string;
+}
+
+/**
+ * An order to stop a stuck agent: filed by one role (or a person), executed by the Deacon at its
+ * next patrol, recorded. At filing it records the work on the target's hook (`beadId`,
+ * `hookEpoch`): executing releases that work and nothing else, so a target that moved on to
+ * other work keeps it.
+ */
 export interface Warrant {
   readonly id: string;
-  /** The agent or session to stop. */
+  /** The agent to stop: an agent id `<rig>/<name>`. */
   readonly target: string;
+  /** The target's rig. */
+  readonly rig: string;
   readonly reason: string;
   readonly filedBy: string;
   readonly filedAt: number;
+  /** What becomes of the target's bead. */
+  readonly release: WarrantRelease;
+  /** The bead on the target's hook when the warrant was filed, if any. */
+  readonly beadId?: string;
+  /** That hook's epoch: the assignment the warrant is about. */
+  readonly hookEpoch?: number;
   readonly status: 'pending' | 'executed' | 'cancelled';
+  /**
+   * When the executor decided to execute it and began stopping the session: from then on no
+   * spawn is made for the warranted work, and a run after a crash finishes it without asking again.
+   */
+  readonly stoppingAt?: number;
   readonly executedAt?: number;
   readonly executedBy?: string;
+  readonly outcome?: WarrantOutcome;
   readonly cancelledAt?: number;
 }
 

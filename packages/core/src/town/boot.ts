@@ -5,7 +5,7 @@ import type { Assessment, Situation } from './types';
 /**
  * The default triage, when the town has none: mechanical rules. A docked rig's leftover sessions
  * are stopped; hooked work without sessions in an operational rig gets its Witness restarted; a
- * Witness the Deacon already restarted needs nothing more.
+ * Witness the Deacon already restarted needs nothing more; a pending warrant is executed.
  */
 export function mechanicalTriage(situation: Situation): Assessment {
   switch (situation.kind) {
@@ -23,6 +23,11 @@ export function mechanicalTriage(situation: Situation): Assessment {
       return {
         action: 'none',
         reason: `the new witness adopts rig ${situation.rig}'s running sessions (${situation.error})`,
+      };
+    case 'warrant':
+      return {
+        action: 'execute',
+        reason: `warrant ${situation.warrantId} filed by ${situation.filedBy}: ${situation.reason}`,
       };
   }
 }

@@ -10,7 +10,15 @@ import { describe, fail } from '../internal/validate';
 import type { CreateGateInput } from '../model/Gates';
 import { checkPolecatName } from '../model/Polecats';
 import { createTownModel, type TownModel } from '../model/TownModel';
-import type { Convoy, Gate, LifecycleAction, LifecycleRequest, Rig } from '../model/types';
+import type {
+  Convoy,
+  Gate,
+  LifecycleAction,
+  LifecycleRequest,
+  Rig,
+  Warrant,
+  WarrantRelease,
+} from '../model/types';
 import { createSupervisor, type Supervisor } from '../Supervisor';
 import { MemoryStore } from '../store/MemoryStore';
 import type { JsonObject, JsonValue } from '../store/Store';
@@ -683,6 +691,49 @@ export class Town {
       this.wake();
       return closed;
     },
+  };
+
+  /**
+   * Warrants: orders to stop a stuck agent. A filed warrant is executed at the Deacon's next
+   * patrol, through Boot's triage: the agent's session is stopped and the bead on its hook at
+   * filing is released (`open`, back to the pool, or `blocked`). See docs/town.md.
+   */
+  readonly warrants = {
+    /**
+     * Files a warrant against an agent (`<rig>/<name>`), or returns its pending one
+     * (`created: false`); a new one is announced as `warrant.filed`.
+     *
+     * @param input.filedBy - who files it. @defaultValue 'operator'
+     * @param input.release - what becomes of the agent's bead. @defaultValue 'open'
+     * @throws StoreError `NOT_FOUND` for an agent the town does not know; ConfigError for a bad field.
+     * @example
+     * ```ts
+     * await town.warrants.file({ target: 'api/toast', reason: 'no output for 2h', release: 'blocked' });
+     * ```
+     */
+    file: async (input: {
+      target: string;
+      reason: string;
+      filedBy?: string;
+      release?: WarrantRelease;
+    }): Promise<{ warrant: Warrant; created: boolean }> => {
+      const filed = await this.model.warrants.file({ filedBy: 'operator', ...input });
+      if (filed.created) {
+        const w = filed.warrant;
+        this.ctx.emit({
+          type: 'warrant.filed',
+          warrantId: w.id,
+          agent: w.target,
+          rig: w.rig,
+          reason: w.reason,
+          filedBy: w.filedBy,
+          release: w.release,
+        });
+      }
+      return filed;
+    },
+    /** The pending warrants, oldest first. */
+    list: (): Promise<Warrant[]> => this.model.warrants.pending(),
   };
 
   /** Convoys: create and status. */

@@ -2,7 +2,7 @@ import { type ActorSystem, type AnyActorRef, toPromise } from 'xstate';
 import type { SessionStatus } from '../driver/SessionDriver';
 import { ConfigError, GateError, StoreError, SupervisorError } from '../errors';
 import { type GateDecision, isGateDecision } from '../gate/GateEvaluator';
-import type { Gate, LifecycleRequest, Molecule, Rig } from '../model/types';
+import type { Gate, LifecycleRequest, Molecule, Rig, Warrant } from '../model/types';
 import type { JsonObject, JsonValue } from '../store/Store';
 import {
   deleteChild,
@@ -22,7 +22,7 @@ import {
   type TownContext,
   withDeadline,
 } from './context';
-import { inFlight, stopRigSessions, witnessWanted } from './stopSession';
+import { inFlight, stopRigSessions, stopSession, witnessWanted } from './stopSession';
 import type { Assessment, PatrolSummary, Situation, TownHealth } from './types';
 import { witnessId, witnessSpec } from './witness';
 
@@ -37,6 +37,7 @@ export const PATROL = 'deacon-patrol';
  */
 export const PATROL_STEPS = [
   'witnesses',
+  'warrants',
   'gates',
   'lifecycle',
   'dispatch',
@@ -75,8 +76,16 @@ const ACTIONS: readonly Assessment['action'][] = [
   'none',
   'stop-sessions',
   'restart-witness',
+  'execute',
   'escalate',
 ];
+
+/** The actions that answer a situation of this kind (see {@link Assessment}). */
+function actionsFor(situation: Situation): readonly Assessment['action'][] {
+  return situation.kind === 'warrant'
+    ? ['execute', 'none', 'escalate']
+    : ACTIONS.filter((a) => a !== 'execute');
+}
 
 function isAssessment(value: unknown): value is Assessment {
   const a = value as Assessment | null | undefined;
@@ -112,12 +121,18 @@ async function runBoot(
       restart: 'temporary',
     });
     const answer: unknown = await toPromise(info.ref as AnyActorRef);
-    assessment = isAssessment(answer)
-      ? { action: answer.action, reason: answer.reason }
-      : {
+    const allowed = actionsFor(situation);
+    assessment = !isAssessment(answer)
+      ? {
           action: 'escalate',
-          reason: `the triage answered ${describeValue(answer)}, not an assessment ({ action: ${ACTIONS.join(' | ')}, reason: non-empty string })`,
-        };
+          reason: `the triage answered ${describeValue(answer)}, not an assessment ({ action: ${allowed.join(' | ')}, reason: non-empty string })`,
+        }
+      : allowed.includes(answer.action)
+        ? { action: answer.action, reason: answer.reason }
+        : {
+            action: 'escalate',
+            reason: `the triage answered ${answer.action} (${answer.reason}), which does not apply to a ${situation.kind} situation (allowed: ${allowed.join(', ')})`,
+          };
   } catch (error) {
     assessment = { action: 'escalate', reason: `boot could not assess it: ${errorMessage(error)}` };
   }
@@ -183,6 +198,8 @@ async function carryOut(
       });
       return;
     case 'none':
+    // Warrants are executed by the warrants step; runBoot lets `execute` through for them only.
+    case 'execute':
       return;
   }
 }
@@ -272,6 +289,137 @@ async function checkWitnesses(ctx: TownContext, system: System): Promise<JsonObj
     }
   }
   return { started, stopped, triaged };
+}
+
+// ------------------------------------------------------------------ warrants
+
+/**
+ * Executes one warrant Boot said to execute (or that a run before a crash had begun): unless the
+ * target moved on to other work, the decision is recorded, the target's session is stopped (whole
+ * process tree, with the stop grace; stopping a session that is gone does nothing), then one
+ * transaction releases the warranted work and marks the warrant executed. A crash anywhere in
+ * between leaves it pending, and the next run finishes it, once.
+ */
+async function executeWarrant(
+  ctx: TownContext,
+  system: System,
+  warrant: Warrant,
+  legacy: boolean,
+): Promise<void> {
+  const { target: agent, rig } = warrant;
+  const hook = await ctx.model.hooks.get(agent);
+  // A warrant filed before warrants recorded their work is about the work on the hook now.
+  const movedOn =
+    !legacy &&
+    hook !== undefined &&
+    (hook.beadId !== warrant.beadId || hook.epoch !== warrant.hookEpoch);
+  let session: string | undefined;
+  if (!movedOn) {
+    await ctx.model.warrants.beginStop(warrant.id);
+    session = sessionName(rig, polecatName(agent));
+    // On purpose, through the one stop path: recorded (the work's next spawn is no respawn),
+    // the polecat's actor retired first (its probe does not take the stop for a crash), the end
+    // recorded with its last output, `polecat.stopped` announced.
+    const witness = system.get(witnessId(rig)) as AnyActorRef | undefined;
+    await stopSession(ctx, {
+      session,
+      rig,
+      agent,
+      reason: `warrant ${warrant.id}: ${warrant.reason}`,
+      ...(witness === undefined ? {} : { witness }),
+    });
+  }
+  const executed = await ctx.model.warrants.execute(warrant.id, {
+    by: 'deacon',
+    ...(session === undefined ? {} : { session }),
+  });
+  const outcome = executed.outcome as NonNullable<Warrant['outcome']>;
+  ctx.emit({ type: 'warrant.executed', warrantId: warrant.id, agent, rig, outcome });
+  // News, like a convoy landing: the Mayor hears of each executed warrant once.
+  const key = `warrant-executed:${warrant.id}`;
+  await ctx.report({
+    incidentKey: key,
+    severity: 'medium',
+    title: `warrant ${warrant.id} against ${agent} executed (${warrant.reason}): ${outcome.summary}`,
+    details: {
+      warrantId: warrant.id,
+      agent,
+      rig,
+      filedBy: warrant.filedBy,
+      reason: warrant.reason,
+      outcome: outcome as unknown as JsonObject,
+    },
+    source: 'deacon',
+  });
+  await ctx.model.reports.resolve(key);
+  // The released work's polecat actor is retired by its Witness's next survey: do it now.
+  (system.get(`watch-${rig}`) as AnyActorRef | undefined)?.send({ type: 'SURVEY' });
+}
+
+/**
+ * The pending warrants, oldest first: Boot assesses each (`execute`, `none` = hold it for a later
+ * patrol, `escalate` = report it and hold it), and the Deacon executes those Boot said to. A
+ * warrant whose execution had begun before a crash is finished without asking again. A failure
+ * to execute one (a driver that cannot stop the session) is reported; it stays pending.
+ */
+async function processWarrants(ctx: TownContext, system: System): Promise<JsonObject> {
+  const executed: string[] = [];
+  const held: string[] = [];
+  const escalated: string[] = [];
+  const failed: string[] = [];
+  for (const stored of await ctx.model.warrants.pending()) {
+    // Warrants filed before warrants were executed lack the rig, the release and the work they
+    // are about: derive the first two here; beginStop records the work.
+    const legacy = (stored as Partial<Warrant>).release === undefined;
+    const warrant: Warrant = {
+      ...stored,
+      rig: stored.rig ?? stored.target.slice(0, stored.target.indexOf('/')),
+      release: stored.release ?? 'open',
+    };
+    const { id, target: agent, rig } = warrant;
+    if (warrant.stoppingAt === undefined) {
+      const situation: Situation = {
+        kind: 'warrant',
+        rig,
+        agent,
+        warrantId: id,
+        reason: warrant.reason,
+        filedBy: warrant.filedBy,
+        beadId: warrant.beadId ?? null,
+        release: warrant.release,
+      };
+      const assessment = await runBoot(ctx, system, situation);
+      if (assessment.action === 'none') {
+        held.push(id);
+        continue;
+      }
+      if (assessment.action !== 'execute') {
+        escalated.push(id);
+        await ctx.report({
+          incidentKey: `warrant-held:${id}`,
+          severity: 'high',
+          title: `warrant ${id} against ${agent} (${warrant.reason}) is held pending: ${assessment.reason}`,
+          details: situation as unknown as JsonObject,
+          source: 'boot',
+        });
+        continue;
+      }
+    }
+    try {
+      await executeWarrant(ctx, system, warrant, legacy);
+      executed.push(id);
+    } catch (error) {
+      failed.push(id);
+      await ctx.report({
+        incidentKey: `warrant-failed:${id}`,
+        severity: 'high',
+        title: `warrant ${id} against ${agent} could not be executed: ${errorMessage(error)}`,
+        details: { warrantId: id, agent, rig },
+        source: 'deacon',
+      });
+    }
+  }
+  return { executed, held, escalated, failed };
 }
 
 // ------------------------------------------------------------------ 2. gates
@@ -724,6 +872,9 @@ async function reviewIncidents(ctx: TownContext, results: JsonObject): Promise<n
       over = (await ctx.model.gates.get(id))?.status !== 'open';
     } else if (key.startsWith('boot:')) {
       over = !seen.has(key);
+    } else if (key.startsWith('warrant-held:') || key.startsWith('warrant-failed:')) {
+      const warrant = await ctx.model.warrants.get(key.slice(key.indexOf(':') + 1));
+      over = warrant?.status !== 'pending';
     } else if (key.startsWith('respawn-limit:')) {
       const bead = await ctx.model.beads.get(key.slice('respawn-limit:'.length));
       over = bead === undefined || bead.status !== 'blocked';
@@ -740,6 +891,7 @@ const STEPS: Record<
   (ctx: TownContext, system: System, results: JsonObject) => Promise<JsonObject>
 > = {
   witnesses: checkWitnesses,
+  warrants: processWarrants,
   gates: (ctx) => evaluateGates(ctx),
   lifecycle: processRigRequests,
   dispatch: dispatchMolecules,
@@ -828,6 +980,7 @@ function count(value: unknown): number {
 export function describePatrol(steps: JsonObject): string {
   const get = (step: string) => (steps[step] ?? {}) as Record<string, unknown>;
   const w = get('witnesses');
+  const wr = get('warrants');
   const g = get('gates');
   const l = get('lifecycle');
   const c = get('convoys');
@@ -835,6 +988,7 @@ export function describePatrol(steps: JsonObject): string {
   const h = r.health as Record<string, unknown> | undefined;
   return [
     `Patrol: witnesses ${count(w.started)} started, ${count(w.stopped)} stopped, ${count(w.triaged)} triaged`,
+    `warrants ${count(wr.executed)} executed, ${count(wr.held) + count(wr.escalated) + count(wr.failed)} pending`,
     `gates ${count(g.evaluated)} evaluated, ${count(g.closed)} closed, ${count(g.escalated)} escalated, ${count(g.overdue)} overdue, ${count(g.failed)} evaluators failed`,
     `lifecycle ${count(l.done)} done, ${count(l.failed)} failed`,
     `dispatched ${count(get('dispatch').dispatched)}`,
@@ -885,9 +1039,14 @@ export async function runPatrol(
   };
   for (const done of molecule.completed) results[done.name] = (done.result ?? null) as JsonValue;
   while (molecule.status === 'running') {
-    const name = PATROL_STEPS[molecule.cursor] as (typeof PATROL_STEPS)[number];
+    // By the stored molecule's own step names, not by position: a patrol poured by an earlier
+    // version (with other steps) resumes where it was. A step this version lacks is recorded as
+    // skipped rather than wedging the patrol.
+    const name = molecule.steps[molecule.cursor]?.name ?? `step ${molecule.cursor}`;
     running.step = name;
-    const result = await STEPS[name](ctx, system, results);
+    const result = Object.hasOwn(STEPS, name)
+      ? await STEPS[name as (typeof PATROL_STEPS)[number]](ctx, system, results)
+      : { skipped: `this version has no patrol step ${JSON.stringify(name)}` };
     if (signal?.aborted) return;
     results[name] = result;
     molecule = await model.molecules.completeStep(molecule.id, {

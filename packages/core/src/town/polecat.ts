@@ -8,8 +8,16 @@ import { type SessionRequest, sessionOwners } from './sessionOwner';
 import { stopSession } from './stopSession';
 import type { AgentContext } from './types';
 
-/** How a polecat actor ended: it does not end while its session is being looked after. */
-export type PolecatOutcome = 'no-hook' | 'rig-not-operational' | 'escalated' | 'stopped';
+/**
+ * How a polecat actor ended: it does not end while its session is being looked after.
+ * `warranted`: a warrant against the agent is being executed for this work; no new session.
+ */
+export type PolecatOutcome =
+  | 'no-hook'
+  | 'rig-not-operational'
+  | 'escalated'
+  | 'stopped'
+  | 'warranted';
 
 export interface PolecatInput {
   agent: string;
@@ -58,7 +66,8 @@ function primeText(ctx: TownContext, agentContext: AgentContext): Promise<string
  *   town stopped on purpose (`stopSession`) is not a respawn when it comes back;
  * - a session that ended is recorded (`polecat.exited`, with its last output) before anything
  *   replaces it; `replaceEpoch` (a restart request) stops the running session of that epoch on
- *   purpose first, recorded the same way.
+ *   purpose first, recorded the same way;
+ * - work whose warrant is being executed gets no new session.
  *
  * Only a polecat's actor calls it, inside its owner's lock: it is the one place that starts a
  * session (see {@link polecatLogic}).
@@ -153,6 +162,15 @@ async function ensureSession(
   // Read again: the rig may have been parked or docked while a session was being stopped.
   if ((await model.rigs.require(rig)).state !== 'operational') return 'rig-not-operational';
   if (signal?.aborted) return 'stopped';
+  // The Deacon is executing a warrant for this very work (stopped its session, perhaps crashed
+  // before recording it): an operator's stop is not a crash, so nothing is respawned.
+  const warrant = await model.warrants.pendingFor(agent);
+  if (
+    warrant?.stoppingAt !== undefined &&
+    warrant.beadId === hook.beadId &&
+    warrant.hookEpoch === hook.epoch
+  )
+    return 'warranted';
   const { epoch, respawn } = await model.polecats.beginSpawn(agent, hook.beadId);
   // A respawn is a spawn after a crash: a stop on purpose (a dock, a restart request, `done`) was
   // recorded on the polecat, and `beginSpawn` does not call the next spawn a respawn.
@@ -227,6 +245,7 @@ const OUTCOME_REASONS: Record<PolecatOutcome, string> = {
   'rig-not-operational': 'its rig is parked or docked',
   escalated: 'its bead was escalated and taken off its hook',
   stopped: 'its polecat was stopped',
+  warranted: 'a warrant against its work is being executed',
 };
 
 /**

@@ -3,7 +3,16 @@ import type { Clock } from '../Clock';
 import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
 import type { SupervisorEventBus } from '../events';
 import type { GateEvaluator } from '../gate/GateEvaluator';
-import type { Bead, Polecat, PolecatExit, Report, RigState, Severity } from '../model/types';
+import type {
+  Bead,
+  Polecat,
+  PolecatExit,
+  Report,
+  RigState,
+  Severity,
+  WarrantOutcome,
+  WarrantRelease,
+} from '../model/types';
 import type { JsonObject, Store } from '../store/Store';
 
 /** Every timing of the town, in ms on its clock. See docs/town.md for what each one does. */
@@ -94,11 +103,32 @@ export type Situation =
   /** An operational rig has hooked work, but none of its sessions has been running for a while. */
   | { kind: 'hooks-without-sessions'; rig: string; agents: readonly string[] }
   /** The rig's Witness stopped answering pings and the Deacon restarted it (`error` says how). */
-  | { kind: 'witness-restarted'; rig: string; error: string };
+  | { kind: 'witness-restarted'; rig: string; error: string }
+  /**
+   * A pending warrant against `agent`, filed by `filedBy` for `reason`; `beadId` is the work it
+   * was filed about (null: the agent held none), `release` what becomes of that bead. Answers:
+   * `execute` executes it now; `none` holds it pending (Boot assesses it again at the next
+   * patrol); `escalate` reports it to the Mayor and keeps it pending. Any other answer counts as
+   * `escalate`.
+   */
+  | {
+      kind: 'warrant';
+      rig: string;
+      agent: string;
+      warrantId: string;
+      reason: string;
+      filedBy: string;
+      beadId: string | null;
+      release: WarrantRelease;
+    };
 
-/** Boot's verdict; the Deacon acts on it. */
+/**
+ * Boot's verdict; the Deacon acts on it. `execute` answers a `warrant` situation only; `stop-sessions`
+ * and `restart-witness` answer the others only. An action that does not apply to the situation
+ * counts as `escalate`.
+ */
 export interface Assessment {
-  action: 'none' | 'stop-sessions' | 'restart-witness' | 'escalate';
+  action: 'none' | 'stop-sessions' | 'restart-witness' | 'execute' | 'escalate';
   reason: string;
 }
 
@@ -230,6 +260,22 @@ export type TownEvent = { at: number } & (
   | { type: 'lifecycle.failed'; requestId: string; action: string; target: string; error: string }
   | { type: 'molecule.dispatched'; moleculeId: string; step: number; beadId: string; rig: string }
   | { type: 'convoy.closed'; convoyId: string }
+  | {
+      type: 'warrant.filed';
+      warrantId: string;
+      agent: string;
+      rig: string;
+      reason: string;
+      filedBy: string;
+      release: WarrantRelease;
+    }
+  | {
+      type: 'warrant.executed';
+      warrantId: string;
+      agent: string;
+      rig: string;
+      outcome: WarrantOutcome;
+    }
   | { type: 'convoy.stalled'; convoyId: string; sinceMs: number }
   | {
       type: 'polecat.spawned';

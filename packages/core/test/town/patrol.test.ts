@@ -68,7 +68,7 @@ describe('the patrol', () => {
       expect(digest.status).toBe('done');
       // One short line, as the seed's squash summary; the step results are on it as `steps`.
       expect(digest.metadata.summary).toBe(
-        `Patrol: witnesses ${patrol === finished[0] ? 1 : 0} started, 0 stopped, 0 triaged; gates 0 evaluated, 0 closed, 0 escalated, 0 overdue, 0 evaluators failed; lifecycle 0 done, 0 failed; dispatched 0; convoys 0 closed, 0 stalled; incidents resolved 0; agents 0 healthy, 0 unhealthy; 0 open incidents`,
+        `Patrol: witnesses ${patrol === finished[0] ? 1 : 0} started, 0 stopped, 0 triaged; warrants 0 executed, 0 pending; gates 0 evaluated, 0 closed, 0 escalated, 0 overdue, 0 evaluators failed; lifecycle 0 done, 0 failed; dispatched 0; convoys 0 closed, 0 stalled; incidents resolved 0; agents 0 healthy, 0 unhealthy; 0 open incidents`,
       );
       expect((digest.metadata.steps as Array<{ name: string }>).map((s) => s.name)).toEqual(
         ALL_STEPS,
@@ -158,8 +158,8 @@ describe('the patrol', () => {
 
     const crashed = await waitFor(t, 'patrol.started', { since });
     const starts = eventsOf(t, 'patrol.started', (e) => e.moleculeId === crashed.moleculeId);
-    // Started, crashed in 'convoys' (step 4), restarted, and resumed there.
-    expect(starts.map((e) => e.resumedAt)).toEqual([0, 4]);
+    // Started, crashed in 'convoys' (step 5), restarted, and resumed there.
+    expect(starts.map((e) => e.resumedAt)).toEqual([0, 5]);
     expect(stepsOf(t, crashed.moleculeId)).toEqual(ALL_STEPS);
     const finished = await waitFor(t, 'patrol.finished', {
       where: (e) => e.moleculeId === crashed.moleculeId,
@@ -191,14 +191,14 @@ describe('the patrol', () => {
       steps: PATROL_STEPS.map((name) => ({ name })),
     });
     const { epoch } = await model.molecules.dispatch(created.id, { by: 'deacon' });
-    for (const step of [0, 1, 2])
+    for (const step of [0, 1, 2, 3])
       await model.molecules.completeStep(created.id, { step, epoch, result: { before: 'crash' } });
     const job = await model.molecules.create({ name: 'job', rig: 'api', steps: [{ name: 'x' }] });
 
     const sink = mayorSink();
     const t = await createTestTown({ store, clock, timings: TIMINGS, mayor: sink.mayor });
     const first = eventsOf(t, 'patrol.started')[0];
-    expect(first).toMatchObject({ moleculeId: created.id, resumedAt: 3 });
+    expect(first).toMatchObject({ moleculeId: created.id, resumedAt: 4 });
     const finished = await waitFor(t, 'patrol.finished', {
       where: (e) => e.moleculeId === created.id,
     });
@@ -207,6 +207,7 @@ describe('the patrol', () => {
     // The digest and the summary carry the steps done before the crash too.
     expect(finished.summary.steps).toMatchObject({
       witnesses: { before: 'crash' },
+      warrants: { before: 'crash' },
       gates: { before: 'crash' },
       lifecycle: { before: 'crash' },
       dispatch: { dispatched: [job.id] },

@@ -3,7 +3,7 @@
  *
  *   run <db> <dir> <seed> <target> <fromOp>   a seeded workload; at the first store write from
  *                                              operation <fromOp> on whose context matches <target>
- *                                              (patrol, dispatch, lifecycle, any) it prints FROZEN
+ *                                              (patrol, dispatch, lifecycle, warrants, any) it prints FROZEN
  *                                              and blocks, mid-transaction, for the test to SIGKILL it;
  *                                              target drain: the workload docks rig web gracefully
  *                                              (drainMs 400) at round 6, and the freeze is at the
@@ -13,7 +13,8 @@
  *                                              then writes <dir>/report.json
  *
  * Every piece of work the workload creates is acknowledged in <dir>/acks.log once its
- * transaction committed: those are the records that must survive.
+ * transaction committed: those are the records that must survive. Every `warrant.executed` event,
+ * in either mode, is appended to <dir>/executed.log: each warrant must be executed exactly once.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -49,7 +50,8 @@ function freezing(store: SqliteStore, fromOp: number, want: string): Store {
     want === 'any' ||
     (want === 'patrol' && context.startsWith('patrol')) ||
     (want === 'dispatch' && context === 'patrol:dispatch') ||
-    (want === 'lifecycle' && context === 'lifecycle');
+    (want === 'lifecycle' && context === 'lifecycle') ||
+    (want === 'warrants' && context === 'patrol:warrants');
   return {
     schema: store.schema,
     schemaVersion: () => store.schemaVersion(),
@@ -161,6 +163,11 @@ town.events.on('*', (e: TownEvent) => {
     e.type === 'rig.drained'
   )
     seen.push(e);
+  if (e.type === 'warrant.executed')
+    appendFileSync(
+      join(dir, 'executed.log'),
+      `${JSON.stringify({ warrantId: e.warrantId, outcome: e.outcome })}\n`,
+    );
 });
 
 /** Finishes whatever an agent holds (an agent reporting done). */
@@ -243,6 +250,19 @@ async function run(seed: number): Promise<void> {
       parked = !parked;
       ack({ kind: 'request', id: request.id });
       town.wake();
+    } else {
+      // A warrant against a running polecat: the next patrol's warrants step executes it.
+      const busy = (await town.status()).rigs
+        .flatMap((rg) => rg.polecats)
+        .filter((p) => p.beadId !== undefined && p.session.state === 'running');
+      const target = busy[Math.floor(r() * busy.length)];
+      if (target) {
+        const release = r() < 0.5 ? 'open' : 'blocked';
+        const { warrant, created } = await mine(() =>
+          town.warrants.file({ target: target.agent, reason: `stuck in round ${round}`, release }),
+        );
+        if (created) ack({ kind: 'warrant', id: warrant.id });
+      }
     }
     await finishSome(r);
     await sleep(10 + Math.floor(r() * 50));
@@ -314,10 +334,16 @@ async function recover(): Promise<void> {
               ? (await m.convoys.get(a.id))?.status
               : a.kind === 'gate'
                 ? (await m.gates.get(a.id))?.status
-                : (await m.lifecycle.get(a.id))?.status;
-      const done = { bead: ['done'], molecule: ['done'], convoy: ['closed'], gate: ['closed'] }[
-        a.kind
-      ] ?? ['done', 'failed'];
+                : a.kind === 'warrant'
+                  ? (await m.warrants.get(a.id))?.status
+                  : (await m.lifecycle.get(a.id))?.status;
+      const done = {
+        bead: ['done'],
+        molecule: ['done'],
+        convoy: ['closed'],
+        gate: ['closed'],
+        warrant: ['executed'],
+      }[a.kind] ?? ['done', 'failed'];
       if (!done.includes(String(status))) left.push(`${a.kind} ${a.id}: ${status ?? 'LOST'}`);
     }
     return left;
@@ -330,8 +356,18 @@ async function recover(): Promise<void> {
     for (const a of acks) {
       if (a.kind !== 'bead') continue;
       const bead = await town.model.beads.get(a.id);
-      if (bead?.status === 'open' && bead.rig)
+      // A warrant took it off its hook as blocked: the operator puts it back to work.
+      if (bead?.status === 'blocked') await town.model.beads.setStatus(bead.id, 'open');
+      if ((bead?.status === 'open' || bead?.status === 'blocked') && bead.rig)
         await town.sling(bead.id, bead.rig).catch(() => undefined);
+    }
+    // A warrant released a molecule step's bead: its molecule waits until someone takes it up.
+    for (const status of ['open', 'blocked']) {
+      for (const bead of await town.model.beads.list({ status })) {
+        if (!bead.labels.includes('molecule-step') || !bead.rig) continue;
+        if (status === 'blocked') await town.model.beads.setStatus(bead.id, 'open');
+        await town.sling(bead.id, bead.rig).catch(() => undefined);
+      }
     }
     if (await settled()) {
       quiescent = true;
