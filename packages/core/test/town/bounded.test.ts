@@ -3,6 +3,7 @@ import {
   DriverError,
   type MayorMessage,
   MemoryStore,
+  PATROL_STEPS,
   type Store,
   type StoreTx,
   type TownTimings,
@@ -385,7 +386,7 @@ describe('the Daemon watches the patrol', () => {
       since: t.events.indexOf(overdue),
       withinMs: 120_000,
     });
-    expect(resumed.resumedAt).toBe(4);
+    expect(resumed.resumedAt).toBe(PATROL_STEPS.indexOf('convoys'));
     await waitFor(t, 'patrol.finished', {
       where: (e) => e.moleculeId === stuck.moleculeId,
       withinMs: 120_000,
@@ -403,14 +404,7 @@ describe('the Daemon watches the patrol', () => {
     expect(await t.model.reports.byIncident('patrol-overdue')).toBeUndefined();
     // Each step was completed once, by one patrol.
     const steps = eventsOf(t, 'patrol.step', (e) => e.moleculeId === stuck.moleculeId);
-    expect(steps.map((e) => e.step)).toEqual([
-      'witnesses',
-      'gates',
-      'lifecycle',
-      'dispatch',
-      'convoys',
-      'report',
-    ]);
+    expect(steps.map((e) => e.step)).toEqual([...PATROL_STEPS]);
     const status = await t.town.status();
     expect(status.deacon.restarts).toBe(1);
     expect(status.deacon.patrol).toBeUndefined();
