@@ -126,7 +126,7 @@ describe('the config', () => {
     expect(error.path).toBe(key);
     expect(error.message).toMatch(what);
     expect(error.message).toMatch(
-      new RegExp(`${CONFIG_FILE}:\\d+: ${key.replaceAll('.', '\\.')}:`),
+      new RegExp(`${CONFIG_FILE}:\\d+:\\d+: ${key.replaceAll('.', '\\.')}:`),
     );
   });
 
