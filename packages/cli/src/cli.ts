@@ -145,7 +145,7 @@ export async function main(
       const file = join(cwd, CONFIG_FILE);
       if (existsSync(file) && !opts.force)
         throw new Exit(EXIT.FAILED, `${file} exists; pass --force to overwrite it`);
-      writeFileSync(file, defaultConfigText(basename(cwd)), { mode: 0o644 });
+      writeFileSync(file, defaultConfigText(cwd), { mode: 0o644 });
       ensureStateDir(daemonPaths(loadConfig(file)));
       print(
         cmd,

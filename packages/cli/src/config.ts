@@ -41,9 +41,20 @@ export interface BelfryConfig {
   logs: { maxBytes: number; keep: number };
 }
 
-/** What `belfry init` writes: every key, commented. */
-export function defaultConfigText(folder: string): string {
-  const socket = `belfry-${folder.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'town'}`;
+/**
+ * What `belfry init` writes: every key, commented.
+ *
+ * @param home - the town's folder; the tmux socket written is {@link defaultTmuxSocket} of it
+ *   (relative paths are resolved against the working folder), so two towns in folders of the same
+ *   name never share a tmux server.
+ * @returns the text of `belfry.yaml`.
+ * @example
+ * ```ts
+ * writeFileSync('belfry.yaml', defaultConfigText(process.cwd()));
+ * ```
+ */
+export function defaultConfigText(home: string): string {
+  const socket = defaultTmuxSocket(resolve(home));
   return `# belfry: the town in this folder. Paths are relative to this file.
 # Check it with \`belfry daemon run\` (it refuses a bad config, naming the key).
 

@@ -193,6 +193,18 @@ describe('the default tmux socket', () => {
     expect(defaultTmuxSocket('/srv/my town.x')).toMatch(/^belfry-my-town-x-[0-9a-f]{8}$/);
   });
 
+  it('init writes it: two towns in folders of the same name get different tmux servers', () => {
+    const a = join(folder(), 'town');
+    const b = join(folder(), 'town');
+    mkdirSync(a);
+    mkdirSync(b);
+    const sa = loadConfig(write(defaultConfigText(a), a)).driver;
+    const sb = loadConfig(write(defaultConfigText(b), b)).driver;
+    expect(sa).toMatchObject({ kind: 'tmux', socket: defaultTmuxSocket(a) });
+    expect(sb).toMatchObject({ kind: 'tmux', socket: defaultTmuxSocket(b) });
+    expect(defaultTmuxSocket(a)).not.toBe(defaultTmuxSocket(b));
+  });
+
   it('a folder name over 57 characters loads, with the memory driver and with tmux', () => {
     const dir = join(folder(), 'f'.repeat(70));
     mkdirSync(dir);
