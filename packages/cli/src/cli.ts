@@ -16,7 +16,9 @@ import { SqliteStore } from '@belfry/store-sqlite';
 import { Command, CommanderError } from 'commander';
 import { type BelfryConfig, CONFIG_FILE, defaultConfigText, loadConfig } from './config';
 import { ALREADY_RUNNING, runDaemon } from './daemon';
+import { LINES_RULE, numeric, TIMEOUT_RULE } from './numericOption';
 import {
+  controlSocketProblem,
   DaemonLock,
   type DaemonState,
   daemonPaths,
@@ -144,7 +146,7 @@ export async function main(
       const file = join(cwd, CONFIG_FILE);
       if (existsSync(file) && !opts.force)
         throw new Exit(EXIT.FAILED, `${file} exists; pass --force to overwrite it`);
-      writeFileSync(file, defaultConfigText(basename(cwd)), { mode: 0o644 });
+      writeFileSync(file, defaultConfigText(cwd), { mode: 0o644 });
       ensureStateDir(daemonPaths(loadConfig(file)));
       print(
         cmd,
@@ -178,8 +180,12 @@ export async function main(
   daemon
     .command('start')
     .description('start the daemon in the background; returns once it holds the lock')
-    .option('--timeout <ms>', 'how long to wait for it', '15000')
-    .action(async (opts: { timeout: string }, cmd: Command) => {
+    .addOption(
+      new Option('--timeout <time>', 'how long to wait for it (ms, or with a unit: 15s, 1m)')
+        .argParser(numeric(TIMEOUT_RULE))
+        .default(15_000, '15s'),
+    )
+    .action(async (opts: { timeout: number }, cmd: Command) => {
       const c = cfg(cmd);
       const paths = daemonPaths(c);
       ensureStateDir(paths);
@@ -198,9 +204,17 @@ export async function main(
         },
       );
       child.unref();
-      const deadline = Date.now() + Number(opts.timeout);
+      const deadline = Date.now() + opts.timeout;
       while (Date.now() < deadline) {
-        if (DaemonLock.held(paths.lock) && existsSync(paths.socket)) {
+        // Read again each time: a deep town's daemon records a socket of its own choosing.
+        const socket = daemonPaths(c).socket;
+        if (DaemonLock.held(paths.lock) && existsSync(socket)) {
+          const problem = controlSocketProblem(socket);
+          if (problem !== undefined)
+            throw new Exit(
+              EXIT.FAILED,
+              `the control socket ${socket} ${problem}; not trusting it, so the daemon's start is not confirmed`,
+            );
           print(cmd, { pid: child.pid, started: true }, () => `daemon started (pid ${child.pid})`);
           return;
         }
@@ -216,12 +230,16 @@ export async function main(
   daemon
     .command('stop')
     .description('stop the daemon gracefully')
-    .option('--timeout <ms>', 'how long to wait for it', '30000')
-    .action(async (opts: { timeout: string }, cmd: Command) => {
+    .addOption(
+      new Option('--timeout <time>', 'how long to wait for it (ms, or with a unit: 30s, 1m)')
+        .argParser(numeric(TIMEOUT_RULE))
+        .default(30_000, '30s'),
+    )
+    .action(async (opts: { timeout: number }, cmd: Command) => {
       const paths = daemonPaths(cfg(cmd));
       if (!DaemonLock.held(paths.lock)) throw new Exit(EXIT.NOT_RUNNING, 'no daemon runs');
       await sendControl(paths.socket, { cmd: 'stop' });
-      const deadline = Date.now() + Number(opts.timeout);
+      const deadline = Date.now() + opts.timeout;
       while (Date.now() < deadline) {
         if (!DaemonLock.held(paths.lock)) {
           print(cmd, { stopped: true }, () => 'daemon stopped');
@@ -256,16 +274,16 @@ export async function main(
   daemon
     .command('logs')
     .description("print the daemon's log")
-    .option('-n, --lines <n>', 'the last n lines', '50')
+    .addOption(
+      new Option('-n, --lines <n>', 'the last n lines').argParser(numeric(LINES_RULE)).default(50),
+    )
     .option('-f, --follow', 'keep printing what is written')
-    .action(async (opts: { lines: string; follow?: boolean }, cmd: Command) => {
+    .action(async (opts: { lines: number; follow?: boolean }, cmd: Command) => {
       const { log } = daemonPaths(cfg(cmd));
       if (!existsSync(log)) throw new Exit(EXIT.FAILED, `no log yet (${log})`);
-      const n = Number(opts.lines);
-      if (!Number.isSafeInteger(n) || n < 0)
-        throw new Exit(EXIT.USAGE, `--lines must be a whole number; got ${opts.lines}`);
+      const n = opts.lines;
       const text = readFileSync(log, 'utf8');
-      io.out(`${text.trimEnd().split('\n').slice(-n).join('\n')}\n`);
+      io.out(`${n === 0 ? '' : `${text.trimEnd().split('\n').slice(-n).join('\n')}\n`}`);
       if (!opts.follow) return;
       let offset = statSync(log).size;
       for (;;) {

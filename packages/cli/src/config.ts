@@ -1,7 +1,21 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, type TownTimings } from '@belfry/core';
-import { isMap, LineCounter, parseDocument } from 'yaml';
+import { sessionCommandProblem, sessionVariableProblem } from '@belfry/core/driver';
+import {
+  type Document,
+  isAlias,
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from 'yaml';
 
 /** The name of the config file `belfry init` writes and every command looks for. */
 export const CONFIG_FILE = 'belfry.yaml';
@@ -27,9 +41,20 @@ export interface BelfryConfig {
   logs: { maxBytes: number; keep: number };
 }
 
-/** What `belfry init` writes: every key, commented. */
-export function defaultConfigText(folder: string): string {
-  const socket = `belfry-${folder.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40) || 'town'}`;
+/**
+ * What `belfry init` writes: every key, commented.
+ *
+ * @param home - the town's folder; the tmux socket written is {@link defaultTmuxSocket} of it
+ *   (relative paths are resolved against the working folder), so two towns in folders of the same
+ *   name never share a tmux server.
+ * @returns the text of `belfry.yaml`.
+ * @example
+ * ```ts
+ * writeFileSync('belfry.yaml', defaultConfigText(process.cwd()));
+ * ```
+ */
+export function defaultConfigText(home: string): string {
+  const socket = defaultTmuxSocket(resolve(home));
   return `# belfry: the town in this folder. Paths are relative to this file.
 # Check it with \`belfry daemon run\` (it refuses a bad config, naming the key).
 
@@ -83,6 +108,87 @@ logs:
 `;
 }
 
+/**
+ * How many alias expansions a config may hold. A config needs few if any; the cap stops a
+ * "billion laughs" file from eating the process's memory.
+ */
+export const MAX_CONFIG_ALIASES = 100;
+
+/**
+ * The tmux socket name used when the config names none: `belfry-`, the folder's name (up to 32
+ * characters, other characters as `-`) and 8 hex digits of a hash of the town's whole path. It is
+ * short (at most 48 characters) whatever the folder, stable for a folder, and two towns in
+ * folders of the same name get different ones.
+ *
+ * @param home - the town's folder (absolute).
+ * @returns the socket name.
+ * @example
+ * ```ts
+ * defaultTmuxSocket('/srv/api'); // 'belfry-api-1c2d3e4f' (the hash differs)
+ * ```
+ */
+export function defaultTmuxSocket(home: string): string {
+  const slug = basename(home)
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .slice(0, 32);
+  const hash = createHash('sha256').update(resolve(home)).digest('hex').slice(0, 8);
+  return `belfry-${slug ? `${slug}-` : ''}${hash}`;
+}
+
+/** The position (1-based line and column) of the node at `path`, or of its nearest ancestor. */
+function positionOf(
+  doc: Document,
+  lines: LineCounter,
+  path: readonly (string | number)[],
+): { line: number; col: number } {
+  let node: unknown = doc.contents;
+  let offset = (node as Node | null)?.range?.[0] ?? 0;
+  for (const key of path) {
+    if (isAlias(node)) node = node.resolve(doc);
+    if (isMap(node)) {
+      const pair = node.items.find(
+        (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key),
+      );
+      if (!pair) break;
+      offset = (pair.key as Node).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof key === 'number') {
+      const item = node.items[key] as Node | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else break;
+  }
+  return lines.linePos(offset);
+}
+
+/**
+ * Checks what `toJS` would trip over, so each refusal names its line: an alias to no anchor (set
+ * before it), and a key that is not a plain scalar (a list or a mapping as a key).
+ */
+function checkStructure(
+  doc: Document,
+  at: (node: Node) => string,
+  refuse: (where: string, what: string) => never,
+): void {
+  visit(doc, {
+    Alias(_, alias) {
+      if (alias.resolve(doc) === undefined)
+        refuse(
+          at(alias),
+          `the alias *${alias.source} names no anchor &${alias.source} set before it`,
+        );
+    },
+    Pair(_, pair) {
+      if (pair.key !== null && !isScalar(pair.key))
+        refuse(
+          at(pair.key as Node),
+          `a key must be a plain name, not ${isCollection(pair.key) ? 'a list or a mapping' : 'an alias'}`,
+        );
+    },
+  });
+}
+
 const TIMING_KEYS = [
   'heartbeatMs',
   'patrolIntervalMs',
@@ -110,31 +216,63 @@ export function loadConfig(file: string): BelfryConfig {
     });
   }
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const at = e?.linePos?.[0];
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const refuse = (where: string, what: string): never => {
     throw new ConfigError({
       code: 'INVALID_OPTION',
       path: file,
-      message: `${file}${at ? `:${at.line}` : ''}: not valid YAML: ${e?.message.split('\n')[0]}`,
+      message: `${file}:${where}: not valid YAML: ${what}`,
     });
+  };
+  const spot = (node: Node): string => {
+    const { line, col } = lines.linePos(node.range?.[0] ?? 0);
+    return `${line}:${col}`;
+  };
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = e?.linePos?.[0] ?? lines.linePos(e?.pos[0] ?? 0);
+    // yaml's message ends with "at line L, column C:" and a snippet; the position is given above.
+    const what = (e?.message.split('\n')[0] ?? 'cannot be parsed').replace(
+      / at line \d+, column \d+:?$/,
+      '',
+    );
+    refuse(`${pos.line}:${pos.col}`, what);
   }
-  const lineOf = (path: readonly (string | number)[]): string => {
-    const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-    const offset = node?.range?.[0];
-    return offset === undefined ? '' : `:${lines.linePos(offset).line}`;
+  checkStructure(doc, spot, refuse);
+  const where = (path: readonly (string | number)[]): string => {
+    const { line, col } = positionOf(doc, lines, path);
+    return `${line}:${col}`;
   };
   const fail = (path: readonly (string | number)[], what: string): never => {
     const key = path.join('.');
     throw new ConfigError({
       code: 'INVALID_OPTION',
       path: key,
-      message: `${file}${lineOf(path)}: ${key || 'the file'}: ${what}`,
+      message: `${file}:${where(path)}: ${key || 'the file'}: ${what}`,
     });
   };
-  const describe = (v: unknown) => (v === undefined ? 'nothing' : JSON.stringify(v));
-  const root = doc.toJS() as unknown;
+  const describe = (v: unknown) => {
+    if (v === undefined) return 'nothing';
+    const json = JSON.stringify(v);
+    return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  };
+  let root: unknown;
+  try {
+    root = doc.toJS({ maxAliasCount: MAX_CONFIG_ALIASES });
+  } catch (error) {
+    // The checks above leave one cause: aliases that expand past the cap.
+    let first: Node | undefined;
+    visit(doc, {
+      Alias(_, alias) {
+        first = alias;
+        return visit.BREAK;
+      },
+    });
+    refuse(
+      first ? spot(first) : '1:1',
+      `its aliases expand to more than ${MAX_CONFIG_ALIASES} copies (${(error as Error).message}); write the values out`,
+    );
+  }
   if (!isMap(doc.contents) || typeof root !== 'object' || root === null)
     fail([], 'must be a mapping of store, driver, gates, rigs, agent, timings, logs');
   const c = root as Record<string, unknown>;
@@ -193,17 +331,9 @@ export function loadConfig(file: string): BelfryConfig {
   const driver = section('driver');
   only(driver, ['driver'], ['kind', 'socket', 'stopGraceMs']);
   const kind = oneOf(driver, ['driver', 'kind'], ['tmux', 'memory'] as const, 'tmux');
-  const socket = str(
-    driver,
-    ['driver', 'socket'],
-    `belfry-${
-      home
-        .split('/')
-        .at(-1)
-        ?.replace(/[^A-Za-z0-9_-]/g, '-') ?? 'town'
-    }`,
-  );
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(socket) || socket === 'default')
+  // Only the tmux driver has a socket; a memory town never checks (or needs) one.
+  const socket = kind === 'tmux' ? str(driver, ['driver', 'socket'], defaultTmuxSocket(home)) : '';
+  if (kind === 'tmux' && (!/^[A-Za-z0-9_-]{1,64}$/.test(socket) || socket === 'default'))
     fail(
       ['driver', 'socket'],
       `must be 1 to 64 letters, digits, '_' or '-' (not 'default'); got ${describe(socket)}`,
@@ -245,17 +375,19 @@ export function loadConfig(file: string): BelfryConfig {
 
   const agent = section('agent', true);
   only(agent, ['agent'], ['command', 'cwd', 'env', 'prime']);
+  // The same rules every session spec is checked by, so a config that loads can always sling.
   const command = agent.command;
-  if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string'))
-    fail(
-      ['agent', 'command'],
-      `must be a list of strings (a program and its arguments, not a shell string); got ${describe(command)}`,
-    );
+  const commandProblem = sessionCommandProblem(command);
+  if (commandProblem !== undefined)
+    fail(['agent', 'command'], `${commandProblem}; got ${describe(command)}`);
   const env = (agent.env ?? {}) as Record<string, unknown>;
   if (typeof env !== 'object' || Array.isArray(env))
     fail(['agent', 'env'], `must be a mapping of names to strings; got ${describe(env)}`);
-  for (const [k, v] of Object.entries(env))
-    if (typeof v !== 'string') fail(['agent', 'env', k], `must be a string; got ${describe(v)}`);
+  for (const [k, v] of Object.entries(env)) {
+    const problem = sessionVariableProblem(k, v);
+    if (problem !== undefined)
+      fail(['agent', 'env', k], `${problem}; got ${describe(k)}: ${describe(v)}`);
+  }
 
   const timings = section('timings');
   only(timings, ['timings'], TIMING_KEYS);

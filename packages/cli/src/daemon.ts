@@ -19,6 +19,8 @@ import {
   daemonPaths,
   ensureStateDir,
   listenControl,
+  placeControlSocket,
+  removePrivateSocketFolder,
   writeJsonAtomic,
 } from './runtime';
 
@@ -147,6 +149,7 @@ export async function runDaemon(
       if (e.type === 'patrol.step' || e.type === 'patrol.started') return;
       say(describeEvent(e));
     });
+    placeControlSocket(paths);
     writeState();
     await town.start();
     await writeStatus();
@@ -161,6 +164,7 @@ export async function runDaemon(
         await town.stop();
         server?.close();
         rmSync(paths.socket, { force: true });
+        removePrivateSocketFolder(paths);
         await store?.close();
         lock.release();
         say('stopped');
@@ -179,6 +183,7 @@ export async function runDaemon(
     return { town, stopped, stop };
   } catch (error) {
     server?.close();
+    removePrivateSocketFolder(paths);
     await store?.close().catch(() => undefined);
     lock.release();
     throw error;

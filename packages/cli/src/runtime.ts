@@ -1,19 +1,43 @@
-import { createHash } from 'node:crypto';
 import {
+  accessSync,
   appendFileSync,
+  chmodSync,
+  constants,
   existsSync,
+  lstatSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   renameSync,
   rmSync,
+  type Stats,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { BelfryError } from '@belfry/core';
 import Database from 'better-sqlite3';
 import type { BelfryConfig } from './config';
+
+/**
+ * The daemon's files cannot be used: the state folder (`STATE_FOLDER`: missing and not creatable,
+ * read-only, not a folder, or owned by another user) or the control socket (`CONTROL_SOCKET`: not
+ * ours, or open to others). The message says what, where and what to do; `belfry` exits with 1.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   ensureStateDir(daemonPaths(config));
+ * } catch (error) {
+ *   if (error instanceof DaemonFilesError) console.error(error.message);
+ * }
+ * ```
+ */
+export class DaemonFilesError extends BelfryError<'STATE_FOLDER' | 'CONTROL_SOCKET'> {
+  override readonly name = 'DaemonFilesError';
+}
 
 /** The daemon's files in the state folder. */
 export interface DaemonPaths {
@@ -22,16 +46,30 @@ export interface DaemonPaths {
   state: string;
   status: string;
   log: string;
+  /**
+   * The control socket: `control.sock` in the state folder, or, when that path is too long for a
+   * Unix socket, the one the running daemon recorded in {@link DaemonPaths.socketRecord}.
+   */
   socket: string;
+  /** Where a daemon records a control socket it had to place outside the state folder. */
+  socketRecord: string;
 }
 
-/** A Unix socket path must fit in about 108 bytes: a deep folder gets one under the temp folder. */
+/** A Unix socket path must fit in sun_path (104 to 108 bytes with its NUL, by system). */
+const MAX_SOCKET_BYTES = 100;
+
+/**
+ * The daemon's files. A state folder too deep for a Unix socket path gets its socket in a private
+ * folder (see {@link placeControlSocket}); the path the daemon chose is read from its record.
+ */
 export function daemonPaths(config: BelfryConfig): DaemonPaths {
   const dir = config.stateDir;
-  let socket = join(dir, 'control.sock');
-  if (Buffer.byteLength(socket) > 100) {
-    const id = createHash('sha256').update(dir).digest('hex').slice(0, 16);
-    socket = join(tmpdir(), `belfry-${id}.sock`);
+  const inFolder = join(dir, 'control.sock');
+  const socketRecord = join(dir, 'control.socket');
+  let socket = inFolder;
+  if (Buffer.byteLength(inFolder) > MAX_SOCKET_BYTES) {
+    const recorded = readText(socketRecord);
+    if (recorded) socket = recorded;
   }
   return {
     dir,
@@ -40,12 +78,190 @@ export function daemonPaths(config: BelfryConfig): DaemonPaths {
     status: join(dir, 'status.json'),
     log: join(dir, 'daemon.log'),
     socket,
+    socketRecord,
   };
 }
 
-/** Creates the state folder, readable by its owner only. */
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const myUid = (): number | undefined => process.getuid?.();
+const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`;
+
+/**
+ * Creates the state folder (mode 0700) or checks the one there is: it must be a folder (not a
+ * symlink), owned by this user, and writable; a folder of ours open to others (0777, say) is
+ * tightened to 0700. Anything else is refused before a file is written in it.
+ *
+ * @throws DaemonFilesError `STATE_FOLDER`, saying what is wrong with which folder and what to do.
+ */
 export function ensureStateDir(paths: DaemonPaths): void {
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  const dir = paths.dir;
+  const refuse = (what: string, todo: string, cause?: unknown): never => {
+    throw new DaemonFilesError({
+      code: 'STATE_FOLDER',
+      message: `the state folder ${dir} ${what}; belfry keeps its lock, log, store and control socket there: ${todo}`,
+      ...(cause === undefined ? {} : { cause }),
+    });
+  };
+  const reason = (error: unknown) => {
+    const e = error as NodeJS.ErrnoException;
+    return e.code === 'EROFS' ? 'EROFS: a read-only file system' : (e.code ?? String(error));
+  };
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    refuse(
+      `cannot be created (${reason(error)})`,
+      'make its parent writable, or move the town to a writable folder',
+      error,
+    );
+  }
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(dir);
+  } catch (error) {
+    refuse(`cannot be read (${reason(error)})`, 'check its permissions', error);
+  }
+  if (st === undefined) return;
+  if (!st.isDirectory())
+    refuse(
+      `is not a folder (${st.isSymbolicLink() ? 'a symbolic link' : 'a file'})`,
+      'remove it; belfry creates the folder itself',
+    );
+  const uid = myUid();
+  if (uid !== undefined && st.uid !== uid)
+    refuse(
+      `belongs to uid ${st.uid}, not to you (uid ${uid})`,
+      'remove it, or run belfry as its owner',
+    );
+  if ((st.mode & 0o077) !== 0) {
+    try {
+      chmodSync(dir, 0o700);
+    } catch (error) {
+      refuse(
+        `has mode ${octal(st.mode)} and cannot be made private (${reason(error)})`,
+        'chmod 700 it',
+        error,
+      );
+    }
+  }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    refuse(
+      `is not writable (${reason(error)})`,
+      'make it writable, or move the town to a writable folder',
+      error,
+    );
+  }
+}
+
+/**
+ * What makes the control socket at `path` untrustworthy, or undefined when it is ours: a socket
+ * owned by this user, closed to others, in a folder nobody else can write to (so it cannot have
+ * been put there, or swapped, by another local user).
+ *
+ * @param path - the socket's path (it must exist).
+ * @returns the problem, or undefined.
+ */
+export function controlSocketProblem(path: string): string | undefined {
+  const uid = myUid();
+  let st: Stats;
+  let folder: Stats;
+  try {
+    st = lstatSync(path);
+    folder = lstatSync(dirname(path));
+  } catch (error) {
+    return `cannot be checked (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+  }
+  if (!st.isSocket()) return 'is not a socket';
+  if (uid !== undefined && st.uid !== uid)
+    return `belongs to uid ${st.uid}, not to you (uid ${uid})`;
+  if ((st.mode & 0o077) !== 0) return `has mode ${octal(st.mode)}, open to other users`;
+  if (!folder.isDirectory() || (uid !== undefined && folder.uid !== uid))
+    return `is in ${dirname(path)}, which is not a folder of yours`;
+  if ((folder.mode & 0o022) !== 0)
+    return `is in ${dirname(path)} (mode ${octal(folder.mode)}), which others can write to`;
+  return undefined;
+}
+
+/** Throws when `path` exists but is not a control socket this user can trust. */
+function assertTrusted(path: string): void {
+  const problem = controlSocketProblem(path);
+  if (problem !== undefined)
+    throw new DaemonFilesError({
+      code: 'CONTROL_SOCKET',
+      message: `the control socket ${path} ${problem}; refusing to use it. Stop the daemon, remove it and start again`,
+    });
+}
+
+/**
+ * Chooses where a starting daemon listens. `control.sock` in the (private) state folder when the
+ * path fits a Unix socket; otherwise a new folder made with mkdtemp (a random name, mode 0700, so
+ * no other user can create or take it first) under `$XDG_RUNTIME_DIR` when that is a private
+ * folder of ours, else under the temp folder. The choice is recorded in the state folder, where
+ * the CLI finds it; a previous daemon's private folder is removed.
+ *
+ * @param paths - the daemon's files (the state folder must exist, see {@link ensureStateDir}).
+ * @param env - the environment (`XDG_RUNTIME_DIR`).
+ * @returns the socket's path.
+ */
+export function placeControlSocket(
+  paths: DaemonPaths,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const inFolder = join(paths.dir, 'control.sock');
+  removePrivateSocketFolder(paths);
+  if (Buffer.byteLength(inFolder) <= MAX_SOCKET_BYTES) return inFolder;
+  const uid = myUid();
+  const runtime = env.XDG_RUNTIME_DIR;
+  let base = tmpdir();
+  if (runtime) {
+    try {
+      const st = lstatSync(runtime);
+      if (st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0)
+        base = runtime;
+    } catch {
+      // no usable runtime folder: the temp folder, in a private folder of its own
+    }
+  }
+  const folder = mkdtempSync(join(base, 'belfry-'));
+  const socket = join(folder, 'control.sock');
+  writeFileSync(
+    `${paths.socketRecord}.tmp`,
+    `${socket}
+`,
+    { mode: 0o600 },
+  );
+  renameSync(`${paths.socketRecord}.tmp`, paths.socketRecord);
+  paths.socket = socket;
+  return socket;
+}
+
+/** Removes the private socket folder a daemon recorded (if it is ours), and the record. */
+export function removePrivateSocketFolder(paths: DaemonPaths): void {
+  const recorded = readText(paths.socketRecord);
+  rmSync(paths.socketRecord, { force: true });
+  if (!recorded) return;
+  const folder = dirname(recorded);
+  try {
+    const st = lstatSync(folder);
+    const uid = myUid();
+    if (
+      st.isDirectory() &&
+      basename(folder).startsWith('belfry-') &&
+      (uid === undefined || st.uid === uid)
+    )
+      rmSync(folder, { recursive: true, force: true });
+  } catch {
+    // already gone
+  }
 }
 
 /**
@@ -197,14 +413,24 @@ export async function listenControl(
   return server;
 }
 
-/** Sends one request to the daemon; undefined when no daemon listens. */
+/**
+ * Sends one request to the daemon; undefined when no daemon listens.
+ *
+ * @throws DaemonFilesError `CONTROL_SOCKET` when a socket is there but not one to trust (see
+ *   {@link controlSocketProblem}): nothing is sent to it.
+ */
 export function sendControl(
   path: string,
   request: ControlRequest,
   timeoutMs = 5_000,
 ): Promise<unknown> {
+  if (!existsSync(path)) return Promise.resolve(undefined);
+  try {
+    assertTrusted(path);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return new Promise((resolve) => {
-    if (!existsSync(path)) return resolve(undefined);
     const socket = createConnection(path);
     let answer = '';
     const timer = setTimeout(() => {

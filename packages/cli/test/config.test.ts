@@ -1,10 +1,11 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CONFIG_FILE, defaultConfigText, loadConfig, main } from '@belfry/cli';
 import { ConfigError } from '@belfry/core';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { defaultTmuxSocket } from '../src/config';
 
 const folder = () => mkdtempSync(join(tmpdir(), 'belfry-cli-'));
 
@@ -33,7 +34,7 @@ describe('the config', () => {
       home: dir,
       stateDir: join(dir, '.belfry'),
       store: { path: join(dir, '.belfry/town.db'), durability: 'full' },
-      driver: { kind: 'tmux', socket: 'belfry-town', stopGraceMs: 5_000 },
+      driver: { kind: 'tmux', socket: defaultTmuxSocket(resolve('town')), stopGraceMs: 5_000 },
       gates: {
         timer: true,
         human: true,
@@ -126,7 +127,7 @@ describe('the config', () => {
     expect(error.path).toBe(key);
     expect(error.message).toMatch(what);
     expect(error.message).toMatch(
-      new RegExp(`${CONFIG_FILE}:\\d+: ${key.replaceAll('.', '\\.')}:`),
+      new RegExp(`${CONFIG_FILE}:\\d+:\\d+: ${key.replaceAll('.', '\\.')}:`),
     );
   });
 
@@ -142,9 +143,7 @@ describe('the config', () => {
     const run = (argv: string[]) =>
       main(argv, { cwd: dir, out: (t) => out.push(t), err: (t) => err.push(t), env: {} });
     expect(await run(['init'])).toBe(0);
-    expect(readFileSync(join(dir, CONFIG_FILE), 'utf8')).toBe(
-      defaultConfigText(dir.split('/').at(-1) as string),
-    );
+    expect(readFileSync(join(dir, CONFIG_FILE), 'utf8')).toBe(defaultConfigText(dir));
     expect(await run(['init'])).toBe(1);
     expect(err.join('')).toContain('--force');
     expect(await run(['init', '--force'])).toBe(0);

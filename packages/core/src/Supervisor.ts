@@ -4,6 +4,7 @@ import { type Clock, realClock } from './Clock';
 import type { ChildSpec } from './childSpec';
 import type { SupervisorEventBus } from './events';
 import { heartbeatEvent } from './heartbeat';
+import { requireObject } from './internal/validate';
 import {
   countChildren,
   deleteChild,
@@ -51,7 +52,11 @@ export class Supervisor<TInput = unknown> {
 
   /** @param options - see {@link CreateSupervisorOptions}. @throws ConfigError for bad options. */
   constructor(options: CreateSupervisorOptions<TInput> = {}) {
-    const { input, inspect, logger, ...rest } = options;
+    // A null or a number would be destructured into nothing (or throw a TypeError): refuse it.
+    const { input, inspect, logger, ...rest } = requireObject(
+      options,
+      'options',
+    ) as CreateSupervisorOptions<TInput>;
     this.clock = rest.clock ?? realClock;
     this.events = rest.events ?? new EventEmitter();
     const id = rest.id ?? 'supervisor';

@@ -10,6 +10,7 @@ import {
   type Reply,
   type SupervisorCore,
 } from './internal/SupervisorCore';
+import { describe } from './internal/validate';
 import type { SupervisorSnapshot } from './supervisorLogic';
 import type { ChildCounts, ChildInfo } from './types';
 
@@ -22,7 +23,7 @@ function requireCore(ref: AnyActorRef, what: string): SupervisorCore {
     throw new ConfigError({
       code: 'INVALID_OPTION',
       path: 'supervisor',
-      message: `${what}: expected a belfry supervisor actor (made from supervisor() or createSupervisor()); got actor ${JSON.stringify(ref?.id)}`,
+      message: `${what}: expected a belfry supervisor actor (made from supervisor() or createSupervisor()); got actor ${describe(ref?.id)}`,
     });
   }
   return core;

@@ -84,9 +84,15 @@ function bad(
   throw new ConfigError({ code, path, message: `${path}: ${message}` });
 }
 
+/** Shows a bad value in a message; never throws (a BigInt, a cycle or a throwing getter included). */
 function show(value: unknown): string {
   if (typeof value === 'number' || value === undefined || value === null) return String(value);
-  return typeof value === 'function' ? 'a function' : JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? `an array of ${value.length}` : 'an object';
 }
 
 function integerAtLeast(value: unknown, min: number, path: string): number {
@@ -205,7 +211,7 @@ export class MemoryDriver implements SessionDriver {
     this.clock = clock;
     for (const [name, run] of Object.entries(builtinPrograms))
       this.programs.set(name, { run, options: {} });
-    const programs = options.programs ?? {};
+    const programs = options.programs === undefined ? {} : options.programs;
     if (typeof programs !== 'object' || programs === null || Array.isArray(programs))
       bad('options.programs', `must be an object of programs by name; got ${show(programs)}`);
     for (const [name, program] of Object.entries(programs)) {

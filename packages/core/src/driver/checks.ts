@@ -33,6 +33,56 @@ export function checkSessionName(name: unknown): string {
 }
 
 /**
+ * What is wrong with a session's command, or undefined when nothing is: it must be a non-empty
+ * argv array of strings without NUL characters. The one rule {@link checkSessionSpec} applies,
+ * for callers that check a command earlier (a config file, at load) and word their own error.
+ *
+ * @param command - the command.
+ * @returns the problem, worded to follow the command's name ("must be …"), or undefined.
+ * @example
+ * ```ts
+ * sessionCommandProblem(['claude', '--resume']); // undefined
+ * sessionCommandProblem('claude --resume'); // 'must be a list of strings …'
+ * ```
+ */
+export function sessionCommandProblem(command: unknown): string | undefined {
+  if (
+    !Array.isArray(command) ||
+    command.length === 0 ||
+    command.some((a) => typeof a !== 'string' || a.includes('\0'))
+  )
+    return 'must be a list of strings (an argv array: a program and its arguments, not a shell string), not empty, without NUL characters';
+  return undefined;
+}
+
+/**
+ * What is wrong with one environment variable (or label) of a session, or undefined when
+ * nothing is: the name must be non-empty, with no `=` and no NUL; the value a string with no NUL.
+ * The one rule {@link checkSessionSpec} applies to `env` and `labels`, for callers that check
+ * variables earlier (a config file, at load).
+ *
+ * @param name - the variable's name.
+ * @param value - its value.
+ * @returns the problem, worded to follow the variable's name ("must be …"), or undefined.
+ * @example
+ * ```ts
+ * sessionVariableProblem('LANG', 'C.UTF-8'); // undefined
+ * sessionVariableProblem('A=B', 'x'); // "must be a string, with a non-empty name …"
+ * ```
+ */
+export function sessionVariableProblem(name: string, value: unknown): string | undefined {
+  if (
+    typeof value !== 'string' ||
+    name.length === 0 ||
+    name.includes('=') ||
+    name.includes('\0') ||
+    value.includes('\0')
+  )
+    return "must be a string, with a non-empty name that has no '=', and no NUL anywhere";
+  return undefined;
+}
+
+/**
  * Checks a session spec (name, epoch, command, env, labels) and returns a copy.
  *
  * @param spec - the spec.
@@ -58,30 +108,16 @@ export function checkSessionSpec(spec: unknown): SessionSpec {
   if (typeof s.epoch !== 'number' || !Number.isSafeInteger(s.epoch) || s.epoch < 0) {
     bad(`epoch must be an integer >= 0; got ${describe(s.epoch)}`);
   }
-  if (
-    !Array.isArray(s.command) ||
-    s.command.length === 0 ||
-    s.command.some((a) => typeof a !== 'string' || a.includes('\0'))
-  ) {
-    bad(
-      'command must be a non-empty argv array of strings without NUL characters (a program and its arguments, not a shell string)',
-    );
-  }
+  const commandProblem = sessionCommandProblem(s.command);
+  if (commandProblem !== undefined) bad(`command ${commandProblem}`);
   const strings = (value: unknown, what: string) => {
     if (value === undefined) return undefined;
     if (typeof value !== 'object' || value === null || Array.isArray(value))
       bad(`${what} must be an object of strings`);
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(value as object)) {
-      if (
-        typeof v !== 'string' ||
-        k.length === 0 ||
-        k.includes('=') ||
-        k.includes('\0') ||
-        v.includes('\0')
-      ) {
-        bad(`${what}.${k} must be a string, with no '=' in the key and no NUL anywhere`);
-      }
+      const problem = sessionVariableProblem(k, v);
+      if (problem !== undefined) bad(`${what}.${k} ${problem}`);
       out[k] = v as string;
     }
     return out;

@@ -1,6 +1,11 @@
 // `@belfry/core/driver`: what a session driver implements.
 export { DriverError, type DriverErrorCode } from '../errors';
-export { checkSessionName, checkSessionSpec } from './checks';
+export {
+  checkSessionName,
+  checkSessionSpec,
+  sessionCommandProblem,
+  sessionVariableProblem,
+} from './checks';
 export type {
   SessionDriver,
   SessionSpec,

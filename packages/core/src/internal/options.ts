@@ -361,7 +361,7 @@ export function normalizeChildren(
  * @throws ConfigError naming the option that is wrong.
  */
 export function normalizeOptions(value: unknown): NormalizedOptions {
-  const opts = requireObject(value ?? {}, 'options');
+  const opts = requireObject(value === undefined ? {} : value, 'options');
   rejectUnknownKeys(opts, SUPERVISOR_KEYS, 'options');
   const autoShutdown = oneOf(opts.autoShutdown, AUTO_SHUTDOWNS, 'options.autoShutdown', 'never');
   const maxChildren = number(opts.maxChildren, 'options.maxChildren', Number.POSITIVE_INFINITY, {

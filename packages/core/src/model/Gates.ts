@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors';
+import { describe, fail, requireObject } from '../internal/validate';
 import { toFrozenJson } from '../store/json';
 import type { JsonObject, JsonValue, StoreTx } from '../store/Store';
 import { limited } from './Convoys';
@@ -52,14 +53,15 @@ export async function insertGate(
   tx: StoreTx,
   env: TownEnv,
   now: number,
-  input: CreateGateInput,
+  given: CreateGateInput,
 ): Promise<Gate> {
+  const input = requireObject(given, 'gate') as unknown as CreateGateInput;
   const gateType = env.gateTypes.get(input.type);
   if (!gateType) {
     throw new ConfigError({
       code: 'INVALID_OPTION',
       path: 'gate.type',
-      message: `gate.type: no gate type ${JSON.stringify(input.type)}; registered: ${[...env.gateTypes.keys()].join(', ')}`,
+      message: `gate.type: no gate type ${describe(input.type)}; registered: ${[...env.gateTypes.keys()].join(', ')}`,
     });
   }
   const spec = toFrozenJson(validateGateSpec(gateType, input.spec), 'gate.spec');
@@ -71,6 +73,12 @@ export async function insertGate(
       : gateType.firstDueAt
         ? gateType.firstDueAt(spec, now)
         : now;
+  if (input.waiters !== undefined && !Array.isArray(input.waiters))
+    fail(
+      'INVALID_OPTION',
+      'gate.waiters',
+      `must be an array of names (molecule ids or others waiting); got ${describe(input.waiters)}`,
+    );
   const waiters = (input.waiters ?? []).map((w, i) => checkName(w, `gate.waiters[${i}]`));
   const gate: Gate = {
     id: env.newId('gt'),

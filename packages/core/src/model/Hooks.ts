@@ -1,4 +1,4 @@
-import { fail } from '../internal/validate';
+import { describe, fail } from '../internal/validate';
 import { HOOKED, writeBeadStatus } from './Beads';
 import { limited } from './Convoys';
 import { badTransition, type Ctx, checkName, load, notFound } from './env';
@@ -89,7 +89,7 @@ export class Hooks {
       fail(
         'INVALID_OPTION',
         'options.status',
-        `must be a status other than '${HOOKED}': ${[...env.statuses].filter((s) => s !== HOOKED).join(', ')}; got ${JSON.stringify(status)}`,
+        `must be a status other than '${HOOKED}': ${[...env.statuses].filter((s) => s !== HOOKED).join(', ')}; got ${describe(status)}`,
       );
     }
     return this.ctx.run(async (tx) => {

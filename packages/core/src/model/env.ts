@@ -136,7 +136,7 @@ export function notFound(kind: string, id: string, known?: readonly string[]): S
         : `; known: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}`;
   return new StoreError({
     code: 'NOT_FOUND',
-    message: `unknown ${kind} ${JSON.stringify(id)}${hint}`,
+    message: `unknown ${kind} ${describe(id)}${hint}`,
   });
 }
 
