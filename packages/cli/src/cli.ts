@@ -13,7 +13,7 @@ import {
 } from '@belfry/core';
 import { humanOutcome } from '@belfry/gate-human';
 import { SqliteStore } from '@belfry/store-sqlite';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { type BelfryConfig, CONFIG_FILE, defaultConfigText, loadConfig } from './config';
 import { ALREADY_RUNNING, runDaemon } from './daemon';
 import { LINES_RULE, numeric, TIMEOUT_RULE } from './numericOption';
