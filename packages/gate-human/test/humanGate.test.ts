@@ -140,7 +140,7 @@ describe('humanGate', () => {
     expect(gate.lastEvaluatedAt).toBeUndefined();
     expect(t.events.filter((e) => e.type.startsWith('gate.'))).toEqual([]);
     await t.stop();
-  });
+  }, 30_000);
 
   it('past its deadline it escalates once and stays open; a late approval still counts and ends the incident', async () => {
     const { human, t, gateId } = await waitingTown({ prompt: 'publish?', deadlineMs: HOUR });
