@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, type TownTimings } from '@belfry/core';
 import { sessionCommandProblem, sessionVariableProblem } from '@belfry/core/driver';
+import { DEFAULT_INHERITED_ENV, inheritEnvProblem } from '@belfry/driver-tmux';
 import {
   type Document,
   isAlias,
@@ -29,7 +30,9 @@ export interface BelfryConfig {
   /** Where the daemon keeps its lock, state, logs and control socket. */
   stateDir: string;
   store: { path: string; durability: 'full' | 'normal' };
-  driver: { kind: 'tmux'; socket: string; stopGraceMs: number } | { kind: 'memory' };
+  driver:
+    | { kind: 'tmux'; socket: string; stopGraceMs: number; inheritEnv: readonly string[] }
+    | { kind: 'memory' };
   gates: {
     timer: boolean;
     human: boolean;
@@ -71,6 +74,9 @@ driver:
   socket: ${socket}
   # How long a stopped session gets between SIGTERM and SIGKILL.
   stopGraceMs: 5000
+  # The daemon's environment variables agents inherit (a '*' ends a prefix). Nothing else
+  # passes: the daemon's secrets (GITHUB_TOKEN, cloud keys) stay out unless listed here.
+  # inheritEnv: [PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, 'LC_*', TZ, TMPDIR, TERM, COLORTERM]
 
 gates:
   # timer gates: close at a stored deadline.
@@ -329,7 +335,7 @@ export function loadConfig(file: string): BelfryConfig {
   const store = section('store');
   only(store, ['store'], ['path', 'durability']);
   const driver = section('driver');
-  only(driver, ['driver'], ['kind', 'socket', 'stopGraceMs']);
+  only(driver, ['driver'], ['kind', 'socket', 'stopGraceMs', 'inheritEnv']);
   const kind = oneOf(driver, ['driver', 'kind'], ['tmux', 'memory'] as const, 'tmux');
   // Only the tmux driver has a socket; a memory town never checks (or needs) one.
   const socket = kind === 'tmux' ? str(driver, ['driver', 'socket'], defaultTmuxSocket(home)) : '';
@@ -338,6 +344,11 @@ export function loadConfig(file: string): BelfryConfig {
       ['driver', 'socket'],
       `must be 1 to 64 letters, digits, '_' or '-' (not 'default'); got ${describe(socket)}`,
     );
+
+  // What agents inherit from the daemon's environment (its secrets stay out unless listed).
+  const inheritEnv = (driver.inheritEnv ?? DEFAULT_INHERITED_ENV) as readonly string[];
+  const envProblem = inheritEnvProblem(inheritEnv);
+  if (envProblem !== undefined) fail(['driver', 'inheritEnv'], envProblem);
 
   const gates = section('gates');
   only(gates, ['gates'], ['timer', 'human', 'github']);
@@ -408,7 +419,12 @@ export function loadConfig(file: string): BelfryConfig {
     },
     driver:
       kind === 'tmux'
-        ? { kind, socket, stopGraceMs: int(driver, ['driver', 'stopGraceMs'], 5_000, 0) }
+        ? {
+            kind,
+            socket,
+            stopGraceMs: int(driver, ['driver', 'stopGraceMs'], 5_000, 0),
+            inheritEnv,
+          }
         : { kind },
     gates: { timer: flag('timer'), human: flag('human'), github },
     rigs: rigs as string[],

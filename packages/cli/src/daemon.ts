@@ -43,6 +43,7 @@ export function driverFor(
     return createTmuxDriver({
       socket: { name: config.driver.socket },
       stopGraceMs: config.driver.stopGraceMs,
+      inheritEnv: config.driver.inheritEnv,
     });
   return createMemoryDriver();
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CONFIG_FILE, defaultConfigText, loadConfig, main } from '@belfry/cli';
 import { ConfigError } from '@belfry/core';
+import { DEFAULT_INHERITED_ENV } from '@belfry/driver-tmux';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { defaultTmuxSocket } from '../src/config';
@@ -34,7 +35,13 @@ describe('the config', () => {
       home: dir,
       stateDir: join(dir, '.belfry'),
       store: { path: join(dir, '.belfry/town.db'), durability: 'full' },
-      driver: { kind: 'tmux', socket: defaultTmuxSocket(resolve('town')), stopGraceMs: 5_000 },
+      driver: {
+        kind: 'tmux',
+        socket: defaultTmuxSocket(resolve('town')),
+        stopGraceMs: 5_000,
+        // Agents inherit the daemon's environment only by this list (issue 13, item 6).
+        inheritEnv: [...DEFAULT_INHERITED_ENV],
+      },
       gates: {
         timer: true,
         human: true,
@@ -112,6 +119,13 @@ describe('the config', () => {
         c.driver.socket = 'default';
       },
       /not 'default'/,
+    ],
+    [
+      'driver.inheritEnv',
+      (c) => {
+        c.driver.inheritEnv = ['PATH', 'MY VAR'];
+      },
+      /must be variable names .*got "MY VAR"/,
     ],
     [
       'gates.github.onFailure',

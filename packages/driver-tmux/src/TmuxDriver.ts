@@ -49,6 +49,68 @@ export interface TmuxDriverOptions {
   pasteOverBytes?: number;
   /** For the waits of start, stop and nudge. @defaultValue the system clock */
   clock?: Clock;
+  /**
+   * The variables of this process's environment that reach the tmux server, and so every
+   * session: names, or prefixes ending in `*` (`LC_*`). Nothing else passes: the daemon's own
+   * secrets (a `GITHUB_TOKEN` for its gates, cloud credentials) never reach an agent unless
+   * listed here. A session's own variables come from its spec's `env`. `TMUX_TMPDIR` is always
+   * kept for tmux itself (it places the socket).
+   * @defaultValue {@link DEFAULT_INHERITED_ENV}
+   * @example
+   * ```ts
+   * createTmuxDriver({ inheritEnv: [...DEFAULT_INHERITED_ENV, 'ANTHROPIC_API_KEY'] });
+   * ```
+   */
+  inheritEnv?: readonly string[];
+}
+
+/**
+ * What a session inherits from the daemon's environment by default: where programs and home
+ * are, who the user is, the locale and time zone, the temporary folder, the terminal.
+ */
+export const DEFAULT_INHERITED_ENV: readonly string[] = Object.freeze([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'LC_*',
+  'TZ',
+  'TMPDIR',
+  'TERM',
+  'COLORTERM',
+]);
+
+const ENV_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
+
+/**
+ * What is wrong with a list of inherited variables ({@link TmuxDriverOptions.inheritEnv}), or
+ * undefined when nothing is: the one check the driver and a config loader share.
+ */
+export function inheritEnvProblem(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return 'must be a list of variable names';
+  const bad = value.find((p) => typeof p !== 'string' || !ENV_PATTERN.test(p));
+  return bad === undefined
+    ? undefined
+    : `must be variable names (letters, digits, '_', not starting with a digit), each optionally ending in '*' for a prefix; got ${JSON.stringify(bad) ?? String(bad)}`;
+}
+
+/** The part of `env` that `patterns` let through (plus tmux's own `TMUX_TMPDIR`). */
+export function inheritedEnv(
+  env: NodeJS.ProcessEnv,
+  patterns: readonly string[],
+): Record<string, string> {
+  const names = new Set(patterns.filter((p) => !p.endsWith('*')));
+  const prefixes = patterns.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (name === 'TMUX_TMPDIR' || names.has(name) || prefixes.some((p) => name.startsWith(p)))
+      kept[name] = value;
+  }
+  return kept;
 }
 
 /** The tmux driver, with what a test or an operator needs beyond the SessionDriver contract. */
@@ -224,9 +286,13 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
       'nudgeLockMs',
       'pasteOverBytes',
       'clock',
+      'inheritEnv',
     ],
     'options',
   );
+  const envProblem = o.inheritEnv === undefined ? undefined : inheritEnvProblem(o.inheritEnv);
+  if (envProblem !== undefined) check.fail('INVALID_OPTION', 'options.inheritEnv', envProblem);
+  const inherit = (o.inheritEnv as readonly string[] | undefined) ?? DEFAULT_INHERITED_ENV;
   const int = (key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
     check.number(o[key], `options.${key}`, fallback, { integer: true, min, max });
   const socket = checkSocket(o.socket ?? { name: 'belfry' });
@@ -234,6 +300,9 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     check.optionalString(o.tmux, 'options.tmux') ?? 'tmux',
     socket,
     int('commandTimeoutMs', 5_000, 1),
+    // tmux runs with the allowed environment only: a server it starts has no other variables,
+    // and so neither has any session on it.
+    inheritedEnv(process.env, inherit),
   );
   const width = int('width', 200, 10, 10_000);
   const height = int('height', 50, 5, 10_000);
@@ -406,6 +475,12 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
       '-g',
       'history-limit',
       String(historyLimit),
+      ';',
+      // A new session copies nothing more from the client's environment.
+      'set-option',
+      '-g',
+      'update-environment',
+      '',
       ';',
       'new-session',
       '-d',

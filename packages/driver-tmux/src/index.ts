@@ -1,2 +1,8 @@
-export { createTmuxDriver, type TmuxDriver, type TmuxDriverOptions } from './TmuxDriver';
+export {
+  createTmuxDriver,
+  DEFAULT_INHERITED_ENV,
+  inheritEnvProblem,
+  type TmuxDriver,
+  type TmuxDriverOptions,
+} from './TmuxDriver';
 export type { TmuxSocket } from './tmux';

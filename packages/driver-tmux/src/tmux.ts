@@ -55,6 +55,8 @@ export class Tmux {
     private readonly binary: string,
     readonly socket: TmuxSocket,
     private readonly timeoutMs: number,
+    /** The environment tmux runs with (a server it starts keeps it). @defaultValue this process's */
+    private readonly env?: Readonly<Record<string, string>>,
   ) {
     this.prefix = [
       '-u',
@@ -70,7 +72,12 @@ export class Tmux {
       const child = execFile(
         this.binary,
         [...this.prefix, ...args],
-        { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+        {
+          timeout: timeoutMs,
+          maxBuffer: 64 * 1024 * 1024,
+          encoding: 'utf8',
+          ...(this.env === undefined ? {} : { env: this.env }),
+        },
         (error, stdout, stderr) => {
           if (!error) return resolve(stdout);
           const e = error as NodeJS.ErrnoException & { killed?: boolean; signal?: string };
