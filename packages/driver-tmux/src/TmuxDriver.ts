@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -164,6 +165,19 @@ interface Pane {
   labels: Record<string, string> | undefined;
 }
 
+/** The longest line a terminal in canonical mode takes (Linux's N_TTY: 4,096 with the newline). */
+const CANONICAL_LINE_BYTES = 4_095;
+
+/** Whether a process of this machine is alive (a zombie or one of another user's counts). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const SIGNALS = new Map<number, string>(
   Object.entries(constants.signals).map(([name, n]) => [n as number, name]),
 );
@@ -302,7 +316,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     int('commandTimeoutMs', 5_000, 1),
     // tmux runs with the allowed environment only: a server it starts has no other variables,
     // and so neither has any session on it.
-    inheritedEnv(process.env, inherit),
+    () => inheritedEnv(process.env, inherit),
   );
   const width = int('width', 200, 10, 10_000);
   const height = int('height', 50, 5, 10_000);
@@ -641,24 +655,79 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
   }
 
   /**
-   * Holds the session's nudge lock on the tmux server (`wait-for -L`), so nudges from two
-   * drivers (or processes) never interleave either. A lock left by a process that died holding
-   * it is broken after `lockMs`.
+   * Holds the session's nudge lock, so nudges from two drivers (or processes) never interleave
+   * either. The lock is a session option on the tmux server naming its holder (`<pid>:<token>`),
+   * taken and released by tmux itself in one step (`if-shell -F`): no waiting client is left on
+   * the server. A lock whose holder process is gone (a daemon killed mid-nudge) is broken at
+   * once; one held by a live process is waited for, and broken after `lockMs` (a holder that
+   * hangs).
    */
   async function withNudgeLock<T>(name: string, job: () => Promise<T>): Promise<T> {
-    const channel = `belfry-nudge-${name}`;
-    try {
-      await tmux.run(['wait-for', '-L', channel], undefined, lockMs);
-    } catch (error) {
-      if (!(error instanceof TmuxCallError && error.failure === 'timeout')) throw error;
-      await tmux.run(['wait-for', '-U', channel]);
-      await tmux.run(['wait-for', '-L', channel], undefined, lockMs);
+    const target = `=${name}:`;
+    const token = `${process.pid}:${Math.floor(Math.random() * 1e12).toString(36)}`;
+    const deadline = clock.now() + lockMs;
+    for (;;) {
+      const holder = (
+        await tmux.run([
+          'if-shell',
+          '-F',
+          '-t',
+          target,
+          '#{@belfry_nudge_lock}',
+          `display-message -p -t ${target} '#{@belfry_nudge_lock}'`,
+          `set-option -t ${target} @belfry_nudge_lock ${token} ; display-message -p ${token}`,
+        ])
+      ).trim();
+      if (holder === token) break;
+      const pid = Number(holder.split(':')[0]);
+      const gone = !Number.isSafeInteger(pid) || pid <= 0 || !processAlive(pid);
+      if (clock.now() >= deadline + lockMs)
+        throw new DriverError({
+          code: 'NUDGE_FAILED',
+          message: `session ${name}: its nudge lock (held by ${JSON.stringify(holder)}) could not be taken within ${2 * lockMs} ms`,
+        });
+      // Broken only while it is still that holder's (or when it is no holder of ours at all).
+      if (gone || clock.now() >= deadline) await releaseLock(target, holder);
+      await sleep(25);
     }
     try {
       return await job();
     } finally {
-      await tmux.run(['wait-for', '-U', channel]).catch(() => undefined);
+      await releaseLock(target, token).catch(() => undefined);
     }
+  }
+
+  /** Clears the session's nudge lock if `holder` holds it (whatever holds it, for a malformed holder). */
+  async function releaseLock(target: string, holder: string): Promise<void> {
+    const clear = ['set-option', '-u', '-t', target, '@belfry_nudge_lock'];
+    if (!/^\d+:[0-9a-z]+$/.test(holder)) {
+      await tmux.run(clear);
+      return;
+    }
+    await tmux.run([
+      'if-shell',
+      '-F',
+      '-t',
+      target,
+      `#{==:#{@belfry_nudge_lock},${holder}}`,
+      clear.join(' '),
+    ]);
+  }
+
+  /**
+   * Whether the pane's program reads its terminal in canonical mode (line by line), from the
+   * terminal's settings (`stty -a`); undefined when they cannot be read.
+   */
+  async function canonical(paneId: string): Promise<boolean | undefined> {
+    const tty = (await tmux.run(['display-message', '-p', '-t', paneId, '#{pane_tty}'])).trim();
+    if (!tty.startsWith('/dev/')) return undefined;
+    return new Promise((resolve) => {
+      execFile('stty', ['-F', tty, '-a'], { timeout: 2_000 }, (error, stdout) => {
+        if (error) return resolve(undefined);
+        const words = String(stdout).split(/[\s;]+/);
+        resolve(words.includes('icanon') ? true : words.includes('-icanon') ? false : undefined);
+      });
+    });
   }
 
   async function nudge(name: string, text: string): Promise<void> {
@@ -686,6 +755,15 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
           const id = target.paneId;
           // A person left the pane in copy mode: keys would go to the mode, not the program.
           if (target.inMode) await tmux.run(['send-keys', '-t', id, '-X', 'cancel']);
+          // A program reading its terminal line by line (canonical mode) gets at most 4,095 bytes
+          // of a line: a longer one would arrive cut, so it is refused rather than reported
+          // delivered. A raw-mode program (an agent's TUI) takes it whole through a paste.
+          const longest = Math.max(...clean.split('\n').map((l) => Buffer.byteLength(l)));
+          if (longest > CANONICAL_LINE_BYTES && (await canonical(id)) !== false)
+            throw new DriverError({
+              code: 'NUDGE_FAILED',
+              message: `session ${name}: a line of the nudge has ${longest} bytes, but the program reads its terminal line by line (canonical mode), which takes at most ${CANONICAL_LINE_BYTES} bytes a line; split the text into lines or have the program read raw input`,
+            });
           const activityBefore = Math.floor((await activityOf(target)) / 1_000);
           const before = hash(await captureLines(id, 50));
           if (clean.includes('\n') || Buffer.byteLength(clean) > pasteOver) {

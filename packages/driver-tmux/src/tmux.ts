@@ -55,8 +55,11 @@ export class Tmux {
     private readonly binary: string,
     readonly socket: TmuxSocket,
     private readonly timeoutMs: number,
-    /** The environment tmux runs with (a server it starts keeps it). @defaultValue this process's */
-    private readonly env?: Readonly<Record<string, string>>,
+    /**
+     * The environment tmux runs with, read at each call (a server it starts keeps it).
+     * @defaultValue this process's
+     */
+    private readonly env?: () => Readonly<Record<string, string>>,
   ) {
     this.prefix = [
       '-u',
@@ -76,7 +79,7 @@ export class Tmux {
           timeout: timeoutMs,
           maxBuffer: 64 * 1024 * 1024,
           encoding: 'utf8',
-          ...(this.env === undefined ? {} : { env: this.env }),
+          ...(this.env === undefined ? {} : { env: this.env() }),
         },
         (error, stdout, stderr) => {
           if (!error) return resolve(stdout);
