@@ -1,4 +1,5 @@
 import type { LifecycleAction, LifecycleRequest } from '@belfry/core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   expectInvalid,
@@ -365,5 +366,120 @@ describe('claims, as documented', () => {
     clock.advanceSync(1_000);
     const done = await model.lifecycle.complete(req.id, { token: claim?.claim?.token as string });
     expect(done).toMatchObject({ status: 'done', attempts: 1 });
+  });
+
+  describe('requests on one target run in the order they were made (issue 13, item 1)', () => {
+    it('a later request waits while an earlier one on the same target is claimed by a worker that died; after its lease the earlier runs first', async () => {
+      const town = makeTown();
+      const dock = await request(town, 'dock', 'api');
+      const claimed = await town.model.lifecycle.claimNext({ claimer: 'deacon', leaseMs: 60_000 });
+      expect(claimed?.id).toBe(dock.id);
+      // The worker dies here (SIGKILL mid-dock); the operator asks to undock.
+      const undock = await request(town, 'undock', 'api');
+      const other = await request(town, 'park', 'web');
+      // While the dock's lease runs, the undock is not handed out; other targets are.
+      const next = await town.model.lifecycle.claimNext({ claimer: 'deacon2', leaseMs: 60_000 });
+      expect(next?.id).toBe(other.id);
+      await town.model.lifecycle.complete(other.id, { token: token(next) });
+      expect(
+        await town.model.lifecycle.claimNext({ claimer: 'deacon2', leaseMs: 60_000 }),
+      ).toBeUndefined();
+      town.clock.advanceSync(60_000);
+      const again = await town.model.lifecycle.claimNext({ claimer: 'deacon2', leaseMs: 60_000 });
+      expect(again?.id).toBe(dock.id);
+      expect(
+        await town.model.lifecycle.claimNext({ claimer: 'deacon2', leaseMs: 60_000 }),
+      ).toBeUndefined();
+      await town.model.lifecycle.complete(dock.id, { token: token(again) });
+      const last = await town.model.lifecycle.claimNext({ claimer: 'deacon2', leaseMs: 60_000 });
+      expect(last?.id).toBe(undock.id);
+    });
+
+    it('a request waiting for another worker holds back the later ones on its target', async () => {
+      const town = makeTown();
+      const stop = await request(town, 'stop', 'api/toast');
+      const restart = await request(town, 'restart', 'api/toast');
+      // A worker that only does restarts gets nothing: the stop before it is not done yet.
+      expect(
+        await town.model.lifecycle.claimNext({
+          claimer: 'w',
+          leaseMs: 1_000,
+          actions: ['restart'],
+        }),
+      ).toBeUndefined();
+      const first = await town.model.lifecycle.claimNext({ claimer: 'w', leaseMs: 1_000 });
+      expect(first?.id).toBe(stop.id);
+      await town.model.lifecycle.fail(stop.id, { token: token(first), error: 'no such agent' });
+      const second = await town.model.lifecycle.claimNext({
+        claimer: 'w',
+        leaseMs: 1_000,
+        actions: ['restart'],
+      });
+      expect(second?.id).toBe(restart.id);
+    });
+
+    const RIG_STATE: Record<string, string> = {
+      park: 'parked',
+      unpark: 'operational',
+      dock: 'docked',
+      undock: 'operational',
+    };
+    type Step =
+      | { kind: 'request'; action: 'park' | 'unpark' | 'dock' | 'undock' }
+      | { kind: 'work' }
+      | { kind: 'die' }
+      | { kind: 'wait'; ms: number };
+    const stepArb: fc.Arbitrary<Step> = fc.oneof(
+      fc.record({
+        kind: fc.constant('request' as const),
+        action: fc.constantFrom(
+          'park' as const,
+          'unpark' as const,
+          'dock' as const,
+          'undock' as const,
+        ),
+      }),
+      fc.constant({ kind: 'work' as const }),
+      fc.constant({ kind: 'die' as const }),
+      fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 1, max: 120_000 }) }),
+    );
+
+    it('property: over random interleavings of requests, work and killed workers, the rig ends in the state of the last request', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 40 }), async (steps) => {
+          const town = makeTown();
+          const lifecycle = town.model.lifecycle;
+          let state = 'operational';
+          let last: string | undefined;
+          // A worker claims, then either finishes (applying the request) or dies mid-way.
+          const claim = () => lifecycle.claimNext({ claimer: 'deacon', leaseMs: 60_000 });
+          for (const step of steps) {
+            if (step.kind === 'request') {
+              await request(town, step.action, 'api');
+              last = step.action;
+            } else if (step.kind === 'wait') town.clock.advanceSync(step.ms);
+            else {
+              const r = await claim();
+              if (!r) continue;
+              // Killed after acting, before recording: the request runs again later (at least
+              // once), which is why order matters.
+              state = RIG_STATE[r.action] as string;
+              if (step.kind === 'work') await lifecycle.complete(r.id, { token: token(r) });
+            }
+          }
+          // The town comes back and carries out whatever is left.
+          for (;;) {
+            town.clock.advanceSync(60_000);
+            const r = await claim();
+            if (!r) break;
+            state = RIG_STATE[r.action] as string;
+            await lifecycle.complete(r.id, { token: token(r) });
+          }
+          expect(await lifecycle.pending()).toEqual([]);
+          if (last !== undefined) expect(state).toBe(RIG_STATE[last]);
+        }),
+        { numRuns: 300 },
+      );
+    });
   });
 });

@@ -34,7 +34,10 @@ function checkAction(value: unknown, path: string): LifecycleAction {
  * The durable lifecycle queue. Requests wait in order (`seq`). A worker claims the oldest with a
  * lease, acts, then finishes it with the claim's token; of two claimers, one wins. If the worker
  * dies, the lease runs out and the request can be claimed again, and the dead worker's token no
- * longer finishes it.
+ * longer finishes it. Requests on one target are carried out in the order they were made: a
+ * later request on a target is not handed out while an earlier one on it is unfinished (claimed,
+ * even by a worker that died, until its lease runs out), so after a crash the operator's last
+ * command still wins.
  */
 export class Lifecycle {
   /** @internal */
@@ -163,36 +166,47 @@ export class Lifecycle {
     return this.ctx.run((tx) => tx.get<LifecycleRequest>(COLLECTION, id));
   }
 
+  /**
+   * The oldest request among `actions` that is waiting (or whose claim expired) and is the
+   * earliest unfinished request of its target: requests on one target are carried out in the
+   * order they were made, so a later one waits while an earlier one is claimed (by a worker that
+   * may have died: its lease runs out first) or waits for another worker.
+   */
   private async oldestClaimable(
     tx: StoreTx,
     now: number,
     actions: readonly LifecycleAction[] | undefined,
   ): Promise<LifecycleRequest | undefined> {
-    let best: LifecycleRequest | undefined;
-    const consider = (r: LifecycleRequest | undefined) => {
-      if (r && (!best || r.seq < best.seq)) best = r;
-    };
+    const candidates: LifecycleRequest[] = [];
     if (actions === undefined) {
-      consider((await tx.find<LifecycleRequest>(COLLECTION, 'requested', { limit: 1 }))[0]);
+      candidates.push(...(await tx.find<LifecycleRequest>(COLLECTION, 'requested')));
     } else {
-      for (const action of new Set(actions)) {
-        consider(
-          (
-            await tx.find<LifecycleRequest>(COLLECTION, 'requestedByAction', {
-              prefix: [action],
-              limit: 1,
-            })
-          )[0],
+      for (const action of new Set(actions))
+        candidates.push(
+          ...(await tx.find<LifecycleRequest>(COLLECTION, 'requestedByAction', {
+            prefix: [action],
+          })),
         );
-      }
     }
     // Claims in flight are few (one per worker); an expired one is claimable again.
     for (const r of await tx.find<LifecycleRequest>(COLLECTION, 'claimed')) {
-      if (best && r.seq > best.seq) break;
       if ((r.claim?.expiresAt ?? 0) <= now && (actions === undefined || actions.includes(r.action)))
-        consider(r);
+        candidates.push(r);
     }
-    return best;
+    candidates.sort((a, b) => a.seq - b.seq);
+    const blocked = new Set<string>();
+    for (const r of candidates) {
+      if (blocked.has(r.target)) continue;
+      const first = (
+        await tx.find<LifecycleRequest>(COLLECTION, 'unfinishedByTarget', {
+          prefix: [r.target],
+          limit: 1,
+        })
+      )[0];
+      if (first === undefined || first.id === r.id) return r;
+      blocked.add(r.target);
+    }
+    return undefined;
   }
 
   private finish(

@@ -25,7 +25,8 @@ export const NEVER = Number.MAX_SAFE_INTEGER;
 export const townSchema: StoreSchema = {
   name: 'belfry.town',
   // 2: convoys track molecules (the `finished` index counts them; `byMolecule`).
-  version: 2,
+  // 3: lifecycle requests by target, so requests on one target run in the order they were made.
+  version: 3,
   collections: {
     rigs: {
       indexes: {
@@ -102,6 +103,9 @@ export const townSchema: StoreSchema = {
         requestedByAction: (r: LifecycleRequest) =>
           r.status === 'requested' ? one(r.action, r.seq) : none,
         claimed: (r: LifecycleRequest) => (r.status === 'claimed' ? one(r.seq) : none),
+        // The unfinished requests of each target, in order: a later one waits for an earlier one.
+        unfinishedByTarget: (r: LifecycleRequest) =>
+          r.status === 'requested' || r.status === 'claimed' ? one(r.target, r.seq) : none,
       },
     },
     respawns: { indexes: {} },
