@@ -1,5 +1,5 @@
 import type { Clock } from '../Clock';
-import type { TownContext } from './context';
+import type { TownTimings } from './types';
 
 /*
  * Bounded waits: every call the town makes to something it does not control (a user hook, an
@@ -36,7 +36,7 @@ export function withDeadline<T>(
  * `what`. A hook that throws rejects the same way.
  */
 export function callHook<T>(
-  ctx: Pick<TownContext, 'clock' | 'timings'>,
+  ctx: { readonly clock: Clock; readonly timings: Pick<TownTimings, 'callTimeoutMs'> },
   what: string,
   hook: (signal: AbortSignal) => T | Promise<T>,
 ): Promise<T> {

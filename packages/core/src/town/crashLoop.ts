@@ -5,8 +5,11 @@
  * failing stays in the loop.
  */
 export interface CrashLoopPolicy {
+  /** Restarts within `windowMs` that make a crash loop. */
   restarts: number;
+  /** The window the restarts are counted in (ms). */
   windowMs: number;
+  /** How long the Deacon must go without a restart for the loop to be over (ms). */
   quietMs: number;
 }
 
@@ -28,7 +31,18 @@ export type CrashLoopEvent = { type: 'restart'; at: number } | { type: 'tick'; a
 /** The machine's start. */
 export const STEADY: CrashLoopState = { kind: 'steady', recent: [] };
 
-/** The machine's one transition function: the next state after `event`. */
+/**
+ * The machine's one transition function: the next state after `event`. Pure: the caller keeps
+ * the state (the Town facade, fed by the supervision tree's `child.restarting` events and by
+ * its own looks at the time).
+ *
+ * @example
+ * ```ts
+ * let state = STEADY;
+ * state = crashLoopStep(DEACON_CRASH_LOOP, state, { type: 'restart', at: clock.now() });
+ * const looping = state.kind === 'looping';
+ * ```
+ */
 export function crashLoopStep(
   policy: CrashLoopPolicy,
   state: CrashLoopState,
