@@ -6,7 +6,7 @@ import { withDeadline } from './boundedWait';
 import type { TownContext } from './context';
 import { incidentKey } from './incidents';
 import { drainLifecycle, NotReadyYet } from './lifecycleQueue';
-import { polecatName, sessionName } from './names';
+import { agentSession } from './names';
 import { type SessionRequest, sessionOwners } from './sessionOwner';
 import { stopSession } from './stopSession';
 import type { Poller } from './types';
@@ -102,7 +102,7 @@ async function applySessionRequest(
   const agent = request.target;
   const polecat = await model.polecats.get(agent);
   if (!polecat) throw new Error(`no polecat ${agent}`);
-  const session = sessionName(polecat.rig, polecatName(agent));
+  const session = agentSession(agent);
   const witness = witnessOf(system, polecat.rig);
   const stop = (reason: string) =>
     stopSession(ctx, {

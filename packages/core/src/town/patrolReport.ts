@@ -2,7 +2,7 @@ import type { SessionStatus } from '../driver/SessionDriver';
 import type { JsonObject } from '../store/Store';
 import type { TownContext } from './context';
 import { incidentKey, parseIncident } from './incidents';
-import { polecatName, sessionName } from './names';
+import { agentSession } from './names';
 import type { PatrolSummary, TownHealth } from './types';
 
 /* The patrol's `report` step: incidents reviewed, the town's health read, the Mayor told. */
@@ -75,7 +75,7 @@ async function readHealth(ctx: TownContext): Promise<TownHealth> {
     for (const hook of await ctx.model.hooks.list({ rig: rig.id })) {
       let status: SessionStatus;
       try {
-        status = await ctx.sessions.status(sessionName(rig.id, polecatName(hook.id)));
+        status = await ctx.sessions.status(agentSession(hook.id));
       } catch {
         // A driver that cannot tell now (its own outage is reported where it is found): the
         // summary says so rather than guess, and the patrol's report still goes out.

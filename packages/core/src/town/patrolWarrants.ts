@@ -5,7 +5,7 @@ import { runBoot } from './bootTriage';
 import { errorMessage } from './boundedWait';
 import type { TownContext } from './context';
 import { incidentKey } from './incidents';
-import { polecatName, rigOfAgent, sessionName } from './names';
+import { agentSession, rigOfAgent } from './names';
 import { stopSession } from './stopSession';
 import type { Situation } from './types';
 
@@ -34,7 +34,7 @@ async function executeWarrant(
   let session: string | undefined;
   if (!movedOn) {
     await ctx.model.warrants.beginStop(warrant.id);
-    session = sessionName(rig, polecatName(agent));
+    session = agentSession(agent);
     // On purpose, through the one stop path: recorded (the work's next spawn is no respawn),
     // the polecat's actor retired first (its probe does not take the stop for a crash), the end
     // recorded with its last output, `polecat.stopped` announced.

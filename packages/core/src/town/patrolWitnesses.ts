@@ -11,7 +11,7 @@ import { requireDeacon, type TownSystem, wakeLifecycle } from './actors';
 import { actOn, runBoot } from './bootTriage';
 import type { TownContext } from './context';
 import { incidentKey } from './incidents';
-import { polecatName, sessionName, witnessId } from './names';
+import { agentSession, witnessId } from './names';
 import { witnessWanted } from './stopSession';
 import type { Situation } from './types';
 import { witnessSpec } from './witness';
@@ -94,7 +94,7 @@ export async function checkWitnesses(ctx: TownContext, system: TownSystem): Prom
       const hooks = await ctx.model.hooks.list({ rig: rig.id });
       if (hooks.length > 0) {
         const statuses = await Promise.all(
-          hooks.map((h) => ctx.sessions.status(sessionName(rig.id, polecatName(h.id)))),
+          hooks.map((h) => ctx.sessions.status(agentSession(h.id))),
         );
         if (statuses.every((s) => s.state !== 'running'))
           await triage({

@@ -6,7 +6,7 @@ import { callHook, errorMessage } from './boundedWait';
 import type { TownContext } from './context';
 import { noticeExit } from './exits';
 import { incidentKey } from './incidents';
-import { polecatChildId, polecatName, sessionName, witnessId } from './names';
+import { agentSession, polecatChildId, polecatName, witnessId } from './names';
 import { type SessionRequest, sessionOwners } from './sessionOwner';
 import { stopSession } from './stopSession';
 import type { AgentContext } from './types';
@@ -85,7 +85,7 @@ async function ensureSession(
   const { model, driver, timings } = ctx;
   const { agent, rig } = input;
   const { signal } = options;
-  const session = sessionName(rig, polecatName(agent));
+  const session = agentSession(agent);
   const hook = await model.hooks.get(agent);
   if (!hook) return 'no-hook';
   /** Counts one more try of the bead; past the limit, gives the bead up. */
@@ -333,7 +333,7 @@ export function polecatSpec(
   rig: string,
 ): ChildSpec {
   const { timings } = ctx;
-  const session = sessionName(rig, polecatName(agent));
+  const session = agentSession(agent);
   return {
     id: polecatChildId(polecatName(agent)),
     logic,

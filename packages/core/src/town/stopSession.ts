@@ -5,7 +5,7 @@ import { deleteChild, terminateChild, whichChildren } from '../supervisorApi';
 import { clip } from './boundedWait';
 import type { TownContext } from './context';
 import { captureOutput, noticeExit } from './exits';
-import { polecatChildId, polecatName, sessionName } from './names';
+import { agentSession, polecatChildId, polecatName } from './names';
 
 /** What {@link stopSession} stops, and why. */
 export interface StopSessionInput {
@@ -110,7 +110,7 @@ export async function stopRigSessions(
 export async function inFlight(ctx: TownContext, rig: string): Promise<string[]> {
   const agents: string[] = [];
   for (const hook of await ctx.model.hooks.list({ rig })) {
-    const status = await ctx.sessions.status(sessionName(rig, polecatName(hook.id)));
+    const status = await ctx.sessions.status(agentSession(hook.id));
     if (status.state === 'running') agents.push(hook.id);
   }
   return agents;

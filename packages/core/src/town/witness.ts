@@ -13,10 +13,10 @@ import { requireWitness, type TownSystem, wakePatrol } from './actors';
 import type { TownContext } from './context';
 import { noticeExit } from './exits';
 import {
+  agentSession,
   isPolecatChild,
   polecatChildId,
   polecatName,
-  sessionName,
   WATCH_CHILD,
   watchId,
   witnessId,
@@ -117,7 +117,7 @@ async function reconcile(
   const owners = sessionOwners(ctx);
   for (const hook of hooks) {
     const id = polecatChildId(polecatName(hook.id));
-    const state = (await ctx.sessions.status(sessionName(rig, polecatName(hook.id)))).state;
+    const state = (await ctx.sessions.status(agentSession(hook.id))).state;
     // A session its owner is acting on is left to the owner, which records its end itself.
     if (state !== 'running' && owners.busySince(hook.id) === undefined)
       await noticeExit(ctx, hook.id);
