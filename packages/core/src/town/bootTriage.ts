@@ -43,6 +43,11 @@ function isAssessment(value: unknown): value is Assessment {
   );
 }
 
+/**
+ * Runs Boot on a situation as a temporary child of the Deacon and returns its assessment,
+ * checked: an answer that is no assessment, or whose action does not fit the situation, or a
+ * Boot that fails, becomes an `escalate` saying why. Emits `boot.assessed`.
+ */
 export async function runBoot(
   ctx: TownContext,
   system: TownSystem,

@@ -4,6 +4,10 @@ import { incidentKey, parseIncident } from './incidents';
 
 /* The patrol's `convoys` step: landed convoys closed (news), stalled ones reported once. */
 
+/**
+ * The `convoys` step: closes the convoys whose work is finished (news for the Mayor, resolved at
+ * once), ends the stall incidents of convoys that moved, and reports each new stall once.
+ */
 export async function checkConvoys(ctx: TownContext): Promise<JsonObject> {
   const now = ctx.clock.now();
   const closed = await ctx.model.convoys.closeFinished();

@@ -39,6 +39,10 @@ export async function slingStep(ctx: TownContext, molecule: Molecule): Promise<s
   return beadId;
 }
 
+/**
+ * The `dispatch` step: each ready molecule of an operational rig gets its current step slung to
+ * the rig (claim and sling in one transaction), and the rig's Witness is asked to survey now.
+ */
 export async function dispatchMolecules(ctx: TownContext, system: TownSystem): Promise<JsonObject> {
   const dispatched: string[] = [];
   for (const ready of await ctx.model.molecules.ready()) {

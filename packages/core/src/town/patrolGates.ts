@@ -146,6 +146,11 @@ async function applyDecision(
   }
 }
 
+/**
+ * The `gates` step: the due gates, batched by type, each batch through its evaluator within
+ * `gateTimeoutMs`; each decision applied. An evaluator that fails affects only its own gates
+ * (reported per type and code). Open gates past their timeout are escalated once.
+ */
 export async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
   const now = ctx.clock.now();
   const next = now + ctx.timings.gateIntervalMs;

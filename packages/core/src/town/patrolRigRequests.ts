@@ -83,6 +83,7 @@ async function applyRigRequest(
   return { state: record.state };
 }
 
+/** The `lifecycle` step: carries out the queued rig requests, in the order they were made. */
 export async function processRigRequests(
   ctx: TownContext,
   system: TownSystem,

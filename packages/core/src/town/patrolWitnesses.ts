@@ -21,6 +21,11 @@ import { witnessSpec } from './witness';
  * restarted Witness is triaged by Boot, and a rig whose sessions all stayed down is triaged.
  */
 
+/**
+ * The `witnesses` step: Witnesses the Deacon restarted are triaged by Boot (then the Mayor
+ * hears); each rig gets or loses its Witness as its state wants; a docked rig with running
+ * sessions, and an operational rig whose hooked work has no running session, are triaged.
+ */
 export async function checkWitnesses(ctx: TownContext, system: TownSystem): Promise<JsonObject> {
   const deacon = requireDeacon(system);
   const now = ctx.clock.now();
