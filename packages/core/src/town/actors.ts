@@ -1,5 +1,6 @@
 import type { ActorSystem, AnyActorRef } from 'xstate';
-import { SYSTEM, watchId, witnessId } from './names';
+import { whichChildren } from '../supervisorApi';
+import { SYSTEM, WATCH_CHILD, watchId, witnessId } from './names';
 
 /*
  * Typed lookups of the town's actors in its xstate system, and the messages the roles send each
@@ -51,4 +52,20 @@ export function wakeLifecycle(system: TownSystem): void {
 /** Asks a rig's Witness to survey its polecats now (new work, a changed rig). */
 export function surveyRig(system: TownSystem, rig: string): void {
   find(system, watchId(rig))?.send({ type: 'SURVEY' });
+}
+
+/** The ping a Witness answers: when its watch last finished a survey, and when it started. */
+export interface WitnessPong {
+  startedAt: number;
+  lastSurveyAt: number | undefined;
+}
+
+/**
+ * Pings a Witness's survey actor (the Deacon's liveness check of the Witness); resolves with its
+ * answer, or undefined when the Witness has no survey actor (it is starting or stopping).
+ */
+export async function pingWitness(witness: AnyActorRef): Promise<WitnessPong | undefined> {
+  const watch = whichChildren(witness).find((c) => c.id === WATCH_CHILD)?.ref;
+  if (!watch) return undefined;
+  return new Promise<WitnessPong>((resolve) => watch.send({ type: 'PING', reply: resolve }));
 }

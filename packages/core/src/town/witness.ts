@@ -9,7 +9,13 @@ import {
   whichChildren,
 } from '../supervisorApi';
 import { supervisor } from '../supervisorLogic';
-import { requireWitness, type TownSystem, wakePatrol } from './actors';
+import {
+  pingWitness,
+  requireWitness,
+  type TownSystem,
+  type WitnessPong,
+  wakePatrol,
+} from './actors';
 import type { TownContext } from './context';
 import { noticeExit } from './exits';
 import {
@@ -24,12 +30,6 @@ import {
 import { polecatLogic, polecatSpec } from './polecat';
 import { sessionOwners } from './sessionOwner';
 import { inFlight, stopRigSessions, stopSession } from './stopSession';
-
-/** The ping a Witness answers: when its watch last finished a survey, and when it started. */
-export interface WitnessPong {
-  startedAt: number;
-  lastSurveyAt: number | undefined;
-}
 
 interface WatchEvent {
   type: 'PING' | 'SURVEY';
@@ -238,12 +238,9 @@ export function witnessLogic(ctx: TownContext, rig: string) {
 }
 
 /** Pings a Witness: healthy when it answers and has finished a survey recently. */
-async function pingWitness(ctx: TownContext, ref: AnyActorRef): Promise<boolean> {
-  const watch = whichChildren(ref).find((c) => c.id === WATCH_CHILD)?.ref;
-  if (!watch) return false;
-  const pong = await new Promise<WitnessPong>((resolve) =>
-    watch.send({ type: 'PING', reply: resolve }),
-  );
+async function witnessHealthy(ctx: TownContext, ref: AnyActorRef): Promise<boolean> {
+  const pong = await pingWitness(ref);
+  if (!pong) return false;
   const since = pong.lastSurveyAt ?? pong.startedAt;
   return ctx.clock.now() - since <= 2 * ctx.timings.surveyMs + ctx.timings.witnessPingTimeoutMs;
 }
@@ -267,7 +264,7 @@ export function witnessSpec(ctx: TownContext, rig: string): ChildSpec {
     probes: {
       // Pinged once a patrol cycle; one unanswered ping is the cycle of grace, the second restarts it.
       liveness: {
-        check: ({ ref }) => pingWitness(ctx, ref),
+        check: ({ ref }) => witnessHealthy(ctx, ref),
         periodMs: timings.patrolIntervalMs,
         timeoutMs: timings.witnessPingTimeoutMs,
         failureThreshold: 2,
