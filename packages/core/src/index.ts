@@ -132,8 +132,9 @@ export {
   supervisor,
 } from './supervisorLogic';
 export { mechanicalTriage } from './town/boot';
-export { createTown, DEFAULT_TIMINGS, Town } from './town/createTown';
+export { createTown, Town } from './town/createTown';
 export { PATROL, PATROL_STEPS } from './town/patrol';
+export { DEFAULT_TIMINGS } from './town/townOptions';
 export type {
   AgentContext,
   AgentHook,

@@ -1,5 +1,6 @@
 import { fromPromise } from 'xstate';
-import { type TownContext, withDeadline } from './context';
+import { withDeadline } from './boundedWait';
+import type { TownContext } from './context';
 import type { Assessment, Situation } from './types';
 
 /**

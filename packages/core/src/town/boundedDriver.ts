@@ -1,7 +1,7 @@
 import type { Clock } from '../Clock';
 import type { SessionDriver, SessionSpec, StopOptions } from '../driver/SessionDriver';
 import { DriverError } from '../errors';
-import { withDeadline } from './context';
+import { withDeadline } from './boundedWait';
 
 /**
  * Wraps the town's session driver so that no call the town makes can wait forever: each call

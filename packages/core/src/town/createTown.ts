@@ -1,14 +1,11 @@
 import EventEmitter from 'eventemitter3';
-import type { AnyActorRef } from 'xstate';
 import { type Clock, realClock } from '../Clock';
-import type { SessionDriver, SessionStatus } from '../driver/SessionDriver';
+import type { SessionDriver } from '../driver/SessionDriver';
 import { StoreError, SupervisorError } from '../errors';
 import type { SupervisorEventBus } from '../events';
 import type { GateEvaluator, GateHost } from '../gate/GateEvaluator';
 import { checkRandom } from '../internal/random';
-import { describe, fail } from '../internal/validate';
 import type { CreateGateInput } from '../model/Gates';
-import { checkPolecatName } from '../model/Polecats';
 import { createTownModel, type TownModel } from '../model/TownModel';
 import type {
   Convoy,
@@ -22,254 +19,21 @@ import type {
 import { createSupervisor, type Supervisor } from '../Supervisor';
 import { MemoryStore } from '../store/MemoryStore';
 import type { JsonObject, JsonValue } from '../store/Store';
-import { whichChildren } from '../supervisorApi';
-import type { ChildInfo } from '../types';
+import { surveyRig, wakeLifecycle, wakePatrol, witnessOf } from './actors';
 import { mechanicalTriage } from './boot';
 import { boundDriver } from './boundedDriver';
-import {
-  checkRigName,
-  createContext,
-  errorMessage,
-  sessionName,
-  type TownContext,
-} from './context';
+import { createContext, type TownContext } from './context';
+import { type CrashLoopState, crashLoopStep, DEACON_CRASH_LOOP, STEADY } from './crashLoop';
 import { heartbeatLogic, lifecycleLogic, overduePatrol, pollerLogic } from './daemon';
 import { deaconLogic } from './deacon';
-import { closeGate, slingStep } from './patrol';
+import { incidentKey } from './incidents';
+import { checkRigName, pollerChildId, rigOfWitness, SYSTEM, sessionName } from './names';
+import { slingStep } from './patrolDispatch';
+import { closeGate } from './patrolGates';
 import { stopSession } from './stopSession';
-import type {
-  PolecatStatus,
-  RigStatus,
-  TownEvent,
-  TownEventBus,
-  TownOptions,
-  TownStatus,
-  TownTimings,
-} from './types';
-import { witnessId } from './witness';
-
-/** Lines of a polecat's last output that `status()` shows with its last exit. */
-const STATUS_OUTPUT_LINES = 5;
-
-/** The default timings (ms). */
-export const DEFAULT_TIMINGS: Readonly<TownTimings> = Object.freeze({
-  heartbeatMs: 180_000,
-  patrolIntervalMs: 300_000,
-  witnessPingTimeoutMs: 5_000,
-  surveyMs: 30_000,
-  spawnGraceMs: 300_000,
-  staleAfterMs: 1_800_000,
-  maxRespawns: 3,
-  gateIntervalMs: 60_000,
-  gateTimeoutMs: 30_000,
-  convoyStallMs: 3_600_000,
-  bootTimeoutMs: 60_000,
-  leaseMs: 60_000,
-  stopGraceMs: 10_000,
-  drainMs: 1_800_000,
-  keepPatrolDigests: 480,
-  callTimeoutMs: 60_000,
-  patrolBudgetMs: 600_000,
-});
-
-/** Deacon restarts within this window make a crash loop… */
-const CRASH_LOOP_RESTARTS = 5;
-const CRASH_LOOP_WINDOW_MS = 900_000;
-/** …which ends once the Deacon has gone this long without a restart. */
-const CRASH_LOOP_QUIET_MS = 1_800_000;
-
-const DRIVER_METHODS = ['start', 'status', 'list', 'nudge', 'capture', 'stop'] as const;
-
-const OPTION_KEYS = [
-  'store',
-  'driver',
-  'clock',
-  'gates',
-  'rigs',
-  'timings',
-  'mayor',
-  'triage',
-  'agent',
-  'pollers',
-  'polecatNames',
-  'statuses',
-  'terminalStatuses',
-  'beadPrefix',
-  'random',
-] as const;
-
-function checkOptions(options: TownOptions): TownTimings {
-  if (typeof options !== 'object' || options === null)
-    fail('INVALID_OPTION', 'options', 'must be an object');
-  for (const key of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key))
-      fail(
-        'UNKNOWN_OPTION',
-        `options.${key}`,
-        `is not an option here; allowed: ${OPTION_KEYS.join(', ')}`,
-      );
-  }
-  const d = options.driver as unknown as Record<string, unknown> | undefined;
-  if (d === undefined || d === null)
-    fail(
-      'MISSING_OPTION',
-      'options.driver',
-      'is required: a SessionDriver (for example createMemoryDriver() from @belfry/driver-memory)',
-    );
-  const missing = DRIVER_METHODS.filter((m) => typeof d[m] !== 'function');
-  if (missing.length > 0)
-    fail(
-      'INVALID_OPTION',
-      'options.driver',
-      `must implement SessionDriver (${DRIVER_METHODS.join(', ')}); missing: ${missing.join(', ')}`,
-    );
-  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (options.timings !== undefined && !isObject(options.timings))
-    fail(
-      'INVALID_OPTION',
-      'options.timings',
-      `must be an object of timings; got ${describe(options.timings)}`,
-    );
-  for (const key of ['rigs', 'gates', 'pollers', 'statuses', 'terminalStatuses'] as const) {
-    if (options[key] !== undefined && !Array.isArray(options[key]))
-      fail('INVALID_OPTION', `options.${key}`, `must be an array; got ${describe(options[key])}`);
-  }
-  for (const key of ['mayor', 'triage'] as const) {
-    if (options[key] !== undefined && typeof options[key] !== 'function')
-      fail('INVALID_OPTION', `options.${key}`, `must be a function; got ${describe(options[key])}`);
-  }
-  checkRandom(options.random, 'options.random');
-  if (options.agent !== undefined) {
-    if (!isObject(options.agent))
-      fail(
-        'INVALID_OPTION',
-        'options.agent',
-        `must be an object { launch?, prime? }; got ${describe(options.agent)}`,
-      );
-    for (const [key, value] of Object.entries(options.agent)) {
-      if (key !== 'launch' && key !== 'prime')
-        fail(
-          'UNKNOWN_OPTION',
-          `options.agent.${key}`,
-          'is not an option here; allowed: launch, prime',
-        );
-      if (value !== undefined && typeof value !== 'function')
-        fail(
-          'INVALID_OPTION',
-          `options.agent.${key}`,
-          `must be a function; got ${describe(value)}`,
-        );
-    }
-  }
-  const timings: TownTimings = { ...DEFAULT_TIMINGS };
-  for (const [key, value] of Object.entries(options.timings ?? {})) {
-    if (!(key in DEFAULT_TIMINGS))
-      fail(
-        'UNKNOWN_OPTION',
-        `options.timings.${key}`,
-        `is not a timing; allowed: ${Object.keys(DEFAULT_TIMINGS).join(', ')}`,
-      );
-    const min = key === 'maxRespawns' || key === 'keepPatrolDigests' ? 0 : 1;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-      fail(
-        'INVALID_OPTION',
-        `options.timings.${key}`,
-        `must be an integer >= ${min}; got ${describe(value)}`,
-      );
-    }
-    (timings as unknown as Record<string, number>)[key] = value;
-  }
-  for (const [i, rig] of (options.rigs ?? []).entries()) checkRigName(rig, `options.rigs[${i}]`);
-  if (options.polecatNames !== undefined) {
-    if (!Array.isArray(options.polecatNames) || options.polecatNames.length === 0)
-      fail(
-        'INVALID_OPTION',
-        'options.polecatNames',
-        `must be a non-empty array of names; got ${describe(options.polecatNames)}`,
-      );
-    const seen = new Set<string>();
-    for (const [i, name] of options.polecatNames.entries()) {
-      checkPolecatName(name, `options.polecatNames[${i}]`);
-      if (seen.has(name))
-        fail('DUPLICATE_ID', `options.polecatNames[${i}]`, `${describe(name)} is listed twice`);
-      seen.add(name);
-    }
-  }
-  const types = new Map<string, number>();
-  for (const [i, g] of (options.gates ?? []).entries()) {
-    if (typeof g?.evaluate !== 'function')
-      fail(
-        'INVALID_OPTION',
-        `options.gates[${i}].evaluate`,
-        'must be a function: a GateEvaluator evaluates gates in batches',
-      );
-    if (g.attach !== undefined && typeof g.attach !== 'function')
-      fail(
-        'INVALID_OPTION',
-        `options.gates[${i}].attach`,
-        `must be a function when given; got ${describe(g.attach)}`,
-      );
-    const first = types.get(g.type);
-    if (first !== undefined)
-      fail(
-        'DUPLICATE_ID',
-        `options.gates[${i}].type`,
-        `gate type ${describe(g.type)} already has an evaluator (options.gates[${first}]); one evaluator per type`,
-      );
-    types.set(g.type, i);
-  }
-  const pollerNames = new Set<string>();
-  for (const [i, p] of (options.pollers ?? []).entries()) {
-    if (typeof p?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(p.name))
-      fail(
-        'INVALID_OPTION',
-        `options.pollers[${i}].name`,
-        `must be 1 to 64 letters, digits, '_', '-' or '.'; got ${describe(p?.name)}`,
-      );
-    if (pollerNames.has(p.name))
-      fail(
-        'DUPLICATE_ID',
-        `options.pollers[${i}].name`,
-        `poller ${describe(p.name)} is listed twice`,
-      );
-    pollerNames.add(p.name);
-    if (
-      p.timeoutMs !== undefined &&
-      (typeof p.timeoutMs !== 'number' || !Number.isSafeInteger(p.timeoutMs) || p.timeoutMs < 1)
-    )
-      fail(
-        'INVALID_OPTION',
-        `options.pollers[${i}].timeoutMs`,
-        `must be an integer >= 1; got ${describe(p.timeoutMs)}`,
-      );
-    if (typeof p.intervalMs !== 'number' || !Number.isSafeInteger(p.intervalMs) || p.intervalMs < 1)
-      fail(
-        'INVALID_OPTION',
-        `options.pollers[${i}].intervalMs`,
-        `must be an integer >= 1; got ${describe(p.intervalMs)}`,
-      );
-    if (typeof p.run !== 'function')
-      fail('INVALID_OPTION', `options.pollers[${i}].run`, 'must be a function');
-  }
-  return timings;
-}
-
-/** Checks the options of `town.rigs.dock` and turns them into the request's args. */
-function checkDockOptions(options: { immediate?: boolean }): JsonObject {
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    fail('INVALID_OPTION', 'options', `must be an object { immediate? }; got ${describe(options)}`);
-  for (const key of Object.keys(options))
-    if (key !== 'immediate')
-      fail('UNKNOWN_OPTION', `options.${key}`, 'is not an option of dock; allowed: immediate');
-  if (options.immediate === undefined) return {};
-  if (typeof options.immediate !== 'boolean')
-    fail(
-      'INVALID_OPTION',
-      'options.immediate',
-      `must be true or false; got ${describe(options.immediate)}`,
-    );
-  return { immediate: options.immediate };
-}
+import { checkDockOptions, checkOptions } from './townOptions';
+import { townStatus } from './townStatus';
+import type { TownEvent, TownEventBus, TownOptions, TownStatus } from './types';
 
 /**
  * A running town: Gas Town's tree (Daemon → Deacon → Witness → Polecat, plus Boot) on the
@@ -295,8 +59,8 @@ export class Town {
   private readonly ctx: TownContext;
   private readonly root: Supervisor;
   private readonly rigNames: readonly string[];
-  private readonly deaconRestarts: number[] = [];
-  private crashLoopSince: number | undefined;
+  /** The Daemon's crash-loop policy for the Deacon, as its small machine ({@link crashLoopStep}). */
+  private crashLoop: CrashLoopState = STEADY;
   private state: 'new' | 'started' | 'stopped' = 'new';
   /** The overdue patrol the Daemon's last look found, if any. */
   private overdue: { moleculeId: string; step: string; runningMs: number } | undefined;
@@ -356,9 +120,9 @@ export class Town {
       withinMs: 1,
       children: [
         {
-          id: 'deacon',
+          id: SYSTEM.deacon,
           logic: deaconLogic(ctx),
-          systemId: 'deacon',
+          systemId: SYSTEM.deacon,
           shutdown: 'infinity',
           // Gas Town's measured policy: 30 s doubling to 10 min, reset after 30 min up. By
           // the time five restarts make a crash loop, restarts are at the maximum.
@@ -367,7 +131,7 @@ export class Town {
             maxMs: 600_000,
             factor: 2,
             jitter: 0.1,
-            resetAfterMs: CRASH_LOOP_QUIET_MS,
+            resetAfterMs: DEACON_CRASH_LOOP.quietMs,
           },
           probes: {
             // The Daemon's look at the Deacon, once a heartbeat: a patrol past its budget makes
@@ -384,30 +148,37 @@ export class Town {
             },
           },
         },
-        { id: 'lifecycle', logic: lifecycleLogic(ctx), systemId: 'lifecycle', shutdown: 'brutal' },
-        { id: 'heartbeat', logic: heartbeatLogic(ctx), systemId: 'heartbeat', shutdown: 'brutal' },
+        {
+          id: SYSTEM.lifecycle,
+          logic: lifecycleLogic(ctx),
+          systemId: SYSTEM.lifecycle,
+          shutdown: 'brutal',
+        },
+        {
+          id: SYSTEM.heartbeat,
+          logic: heartbeatLogic(ctx),
+          systemId: SYSTEM.heartbeat,
+          shutdown: 'brutal',
+        },
         ...(options.pollers ?? []).map((p) => ({
-          id: `poller-${p.name}`,
+          id: pollerChildId(p.name),
           logic: pollerLogic(ctx, p),
           shutdown: 'brutal' as const,
         })),
       ],
     });
     this.supervision.on('child.restarting', (e) => {
-      if (e.supervisor !== 'town' || e.childId !== 'deacon') return;
-      this.deaconRestarts.push(e.at);
-      while ((this.deaconRestarts[0] as number) <= e.at - CRASH_LOOP_WINDOW_MS)
-        this.deaconRestarts.shift();
-      if (this.crashLoopSince === undefined && this.deaconRestarts.length >= CRASH_LOOP_RESTARTS) {
-        this.crashLoopSince = e.at;
-        void this.checkCrashLoop();
-      }
+      if (e.supervisor !== 'town' || e.childId !== SYSTEM.deacon) return;
+      const next = crashLoopStep(DEACON_CRASH_LOOP, this.crashLoop, { type: 'restart', at: e.at });
+      const entered = this.crashLoop.kind === 'steady' && next.kind === 'looping';
+      this.crashLoop = next;
+      if (entered) void this.checkCrashLoop();
     });
     this.supervision.on('child.unhealthy', (e) => {
-      if (e.supervisor === 'town' && e.childId === 'deacon' && this.overdue)
+      if (e.supervisor === 'town' && e.childId === SYSTEM.deacon && this.overdue)
         void this.reportOverdue(this.overdue);
-      if (e.supervisor !== 'town/deacon' || !e.childId.startsWith('witness-')) return;
-      const rig = e.childId.slice('witness-'.length);
+      const rig = e.supervisor === 'town/deacon' ? rigOfWitness(e.childId) : undefined;
+      if (rig === undefined) return;
       ctx.emit({ type: 'witness.restarted', rig });
       // The seed's sequence: restart, then Boot's triage, then the Mayor hears (with Boot's
       // assessment). The patrol runs Boot; wake it rather than wait for the next heartbeat.
@@ -487,8 +258,8 @@ export class Town {
   /** Nudges the Deacon's patrol and the lifecycle worker now instead of at the next heartbeat. */
   wake(): void {
     const system = this.root.actor.system;
-    (system.get('deacon-patrol') as AnyActorRef | undefined)?.send({ type: 'HEARTBEAT' });
-    (system.get('lifecycle') as AnyActorRef | undefined)?.send({ type: 'WAKE' });
+    wakePatrol(system);
+    wakeLifecycle(system);
   }
 
   /**
@@ -570,9 +341,7 @@ export class Town {
       rig,
       this.ctx.polecatNames ? { names: this.ctx.polecatNames } : {},
     );
-    (this.root.actor.system.get(`watch-${rig}`) as AnyActorRef | undefined)?.send({
-      type: 'SURVEY',
-    });
+    surveyRig(this.root.actor.system, rig);
     return { agent: polecat.id, beadId, created };
   }
 
@@ -657,7 +426,7 @@ export class Town {
     // polecat got new work in the same transaction (a molecule's next step), the survey starts a
     // fresh one.
     const system = this.root.actor.system;
-    const witness = system.get(witnessId(polecat.rig)) as AnyActorRef | undefined;
+    const witness = witnessOf(system, polecat.rig);
     await stopSession(this.ctx, {
       session,
       rig: polecat.rig,
@@ -667,7 +436,7 @@ export class Town {
       ...(witness === undefined ? {} : { witness }),
     });
     this.ctx.emit({ type: 'polecat.done', agent, rig: polecat.rig, beadId: hook.beadId, status });
-    (system.get(`watch-${polecat.rig}`) as AnyActorRef | undefined)?.send({ type: 'SURVEY' });
+    surveyRig(system, polecat.rig);
   }
 
   /** Gates: create, list, and resolve (close by hand, as a person approving). */
@@ -748,96 +517,14 @@ export class Town {
   };
 
   /** The whole tree as data: daemon, deacon, rigs with their witnesses and polecats, and counts. */
-  async status(): Promise<TownStatus> {
-    const system = this.root.actor.system;
+  status(): Promise<TownStatus> {
     const running = this.state === 'started' && this.root.actor.getSnapshot().status === 'active';
-    const top = running ? this.root.whichChildren() : [];
-    const deaconInfo = top.find((c) => c.id === 'deacon');
-    const deacon = system.get('deacon') as AnyActorRef | undefined;
-    const deaconChildren: ChildInfo[] =
-      deacon && deacon.getSnapshot().status === 'active' ? whichChildren(deacon) : [];
-    // A driver whose list() fails or does not settle (bounded by callTimeoutMs) leaves the
-    // sessions unknown, with the reason; the rest of the status is still answered.
-    let sessions: Map<string, SessionStatus> | undefined;
-    let unread: string | undefined;
-    try {
-      sessions = new Map((await this.ctx.driver.list()).map((s) => [s.name, s]));
-    } catch (error) {
-      unread = `the sessions could not be read: ${errorMessage(error)}`;
-    }
-    const rigs: RigStatus[] = [];
-    for (const rig of await this.model.rigs.list()) {
-      const witnessInfo = deaconChildren.find((c) => c.id === witnessId(rig.id));
-      const witnessRef = witnessInfo?.ref;
-      const polecatChildren =
-        witnessRef && witnessRef.getSnapshot().status === 'active' ? whichChildren(witnessRef) : [];
-      const polecats: PolecatStatus[] = [];
-      for (const p of await this.model.polecats.list(rig.id)) {
-        const hook = await this.model.hooks.get(p.id);
-        const child = polecatChildren.find((c) => c.id === `polecat-${p.name}`);
-        const session = sessionName(rig.id, p.name);
-        polecats.push({
-          agent: p.id,
-          name: p.name,
-          beadId: hook?.beadId,
-          state: child?.state,
-          restarts: child?.restarts ?? 0,
-          respawns: hook ? await this.model.respawns.count(hook.beadId) : 0,
-          session: sessions
-            ? (sessions.get(session) ?? { name: session, state: 'missing' })
-            : { name: session, state: 'unknown', reason: unread as string },
-          lastExit: p.lastExit && {
-            ...p.lastExit,
-            lastOutput: p.lastExit.lastOutput.slice(-STATUS_OUTPUT_LINES),
-          },
-        });
-      }
-      rigs.push({
-        name: rig.id,
-        state: rig.state,
-        ...(rig.drainUntil === undefined ? {} : { drainUntil: rig.drainUntil }),
-        witness: witnessInfo
-          ? { state: witnessInfo.state, restarts: witnessInfo.restarts }
-          : undefined,
-        polecats,
-      });
-    }
-    const counts = await this.model.store.transaction(async (tx) => ({
-      gates: await tx.count('gates', 'byStatus', { prefix: ['open'] }),
-      convoys: await tx.count('convoys', 'open'),
-      lifecycle:
-        (await tx.count('lifecycle', 'requested')) + (await tx.count('lifecycle', 'claimed')),
-    }));
-    return {
-      at: this.clock.now(),
-      daemon: {
-        running,
-        startedAt: this.ctx.daemon.startedAt,
-        lastHeartbeat: this.ctx.daemon.lastHeartbeat,
-        heartbeatCount: this.ctx.daemon.heartbeatCount,
-      },
-      deacon: {
-        state: deaconInfo?.state,
-        restarts: deaconInfo?.restarts ?? 0,
-        crashLoop: this.inCrashLoop(),
-        lastPatrolAt: this.ctx.daemon.lastPatrolAt,
-        patrol: this.ctx.daemon.patrol && {
-          moleculeId: this.ctx.daemon.patrol.moleculeId,
-          step: this.ctx.daemon.patrol.step,
-          runningMs: this.clock.now() - this.ctx.daemon.patrol.startedAt,
-        },
-      },
-      ...(unread === undefined ? {} : { sessionsUnread: unread }),
-      rigs,
-      gates: { open: counts.gates },
-      convoys: { open: counts.convoys },
-      lifecycle: { pending: counts.lifecycle },
-    };
+    return townStatus(this.ctx, this.root, { running, crashLoop: () => this.inCrashLoop() });
   }
 
   /** The running patrol, when it is past its budget (see {@link overduePatrol}). */
   private findOverduePatrol(): { moleculeId: string; step: string; runningMs: number } | undefined {
-    const deacon = this.root.whichChildren().find((c) => c.id === 'deacon');
+    const deacon = this.root.whichChildren().find((c) => c.id === SYSTEM.deacon);
     return overduePatrol(this.ctx, deacon?.startedAt);
   }
 
@@ -855,7 +542,7 @@ export class Town {
     const budget = this.ctx.timings.patrolBudgetMs;
     try {
       await this.ctx.report({
-        incidentKey: 'patrol-overdue',
+        incidentKey: incidentKey({ kind: 'patrol-overdue' }),
         severity: 'high',
         title: `the deacon's patrol ${moleculeId} was stuck on step ${step} for ${Math.round(runningMs / 1_000)} s (budget ${Math.round(budget / 1_000)} s); the daemon restarted the deacon, which resumes the patrol at that step`,
         details: { moleculeId, step, runningMs, budgetMs: budget },
@@ -872,22 +559,23 @@ export class Town {
    * failing stays in it.
    */
   private inCrashLoop(): boolean {
-    if (this.crashLoopSince === undefined) return false;
-    const last = this.deaconRestarts[this.deaconRestarts.length - 1] ?? this.crashLoopSince;
-    if (this.clock.now() - last >= CRASH_LOOP_QUIET_MS) this.crashLoopSince = undefined;
-    return this.crashLoopSince !== undefined;
+    this.crashLoop = crashLoopStep(DEACON_CRASH_LOOP, this.crashLoop, {
+      type: 'tick',
+      at: this.clock.now(),
+    });
+    return this.crashLoop.kind === 'looping';
   }
 
   private async checkCrashLoop(): Promise<void> {
     if (this.inCrashLoop()) {
       await this.ctx.report({
-        incidentKey: 'deacon-crash-loop',
+        incidentKey: incidentKey({ kind: 'deacon-crash-loop' }),
         severity: 'critical',
-        title: `the deacon is in a crash loop: ${CRASH_LOOP_RESTARTS} or more restarts within ${CRASH_LOOP_WINDOW_MS / 60_000} min; it is restarted at most every ${600_000 / 60_000} min until it stays up`,
+        title: `the deacon is in a crash loop: ${DEACON_CRASH_LOOP.restarts} or more restarts within ${DEACON_CRASH_LOOP.windowMs / 60_000} min; it is restarted at most every ${600_000 / 60_000} min until it stays up`,
         source: 'daemon',
       });
     } else {
-      await this.model.reports.resolve('deacon-crash-loop');
+      await this.model.reports.resolve(incidentKey({ kind: 'deacon-crash-loop' }));
     }
   }
 }

@@ -1,21 +1,16 @@
-import { type ActorSystem, type AnyActorRef, assign, fromPromise, setup } from 'xstate';
+import { type AnyActorRef, assign, fromPromise, setup } from 'xstate';
 import type { LifecycleRequest } from '../model/types';
 import type { JsonValue } from '../store/Store';
-import {
-  drainLifecycle,
-  NotReadyYet,
-  polecatName,
-  sessionName,
-  type TownContext,
-  withDeadline,
-} from './context';
+import { type TownSystem, wakeLifecycle, wakePatrol, witnessOf } from './actors';
+import { withDeadline } from './boundedWait';
+import type { TownContext } from './context';
+import { incidentKey } from './incidents';
+import { drainLifecycle, NotReadyYet } from './lifecycleQueue';
+import { agentSession } from './names';
 import { type SessionRequest, sessionOwners } from './sessionOwner';
 import { stopSession } from './stopSession';
 import type { Poller } from './types';
-import { startPolecat, witnessId } from './witness';
-
-// biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem, which it does not export.
-type AnyActorSystem = ActorSystem<any>;
+import { startPolecat } from './witness';
 
 const SESSION_ACTIONS = ['start', 'stop', 'restart'] as const;
 
@@ -28,8 +23,8 @@ export function heartbeatLogic(ctx: TownContext) {
         ctx.daemon.heartbeatCount++;
         ctx.daemon.lastHeartbeat = ctx.clock.now();
         ctx.emit({ type: 'heartbeat', count: ctx.daemon.heartbeatCount });
-        (system.get('deacon-patrol') as AnyActorRef | undefined)?.send({ type: 'HEARTBEAT' });
-        (system.get('lifecycle') as AnyActorRef | undefined)?.send({ type: 'WAKE' });
+        wakePatrol(system);
+        wakeLifecycle(system);
       },
     },
   }).createMachine({
@@ -100,15 +95,15 @@ function askOwner(
  */
 async function applySessionRequest(
   ctx: TownContext,
-  system: AnyActorSystem,
+  system: TownSystem,
   request: LifecycleRequest,
 ): Promise<JsonValue> {
   const { model, driver } = ctx;
   const agent = request.target;
   const polecat = await model.polecats.get(agent);
   if (!polecat) throw new Error(`no polecat ${agent}`);
-  const session = sessionName(polecat.rig, polecatName(agent));
-  const witness = system.get(witnessId(polecat.rig)) as AnyActorRef | undefined;
+  const session = agentSession(agent);
+  const witness = witnessOf(system, polecat.rig);
   const stop = (reason: string) =>
     stopSession(ctx, {
       session,
@@ -149,7 +144,7 @@ async function applySessionRequest(
   return { session, outcome: 'running', epoch: epoch ?? null };
 }
 
-async function processSessionRequests(ctx: TownContext, system: AnyActorSystem): Promise<void> {
+async function processSessionRequests(ctx: TownContext, system: TownSystem): Promise<void> {
   await drainLifecycle(ctx, 'daemon', SESSION_ACTIONS, (request) =>
     applySessionRequest(ctx, system, request),
   );
@@ -199,7 +194,11 @@ export function lifecycleLogic(ctx: TownContext) {
 export function pollerLogic(ctx: TownContext, poller: Poller) {
   const timeoutMs = poller.timeoutMs ?? poller.intervalMs;
   const runOnce = async (rig: string | undefined, stopping: AbortSignal) => {
-    const key = `poller:${poller.name}${rig === undefined ? '' : `:${rig}`}`;
+    const key = incidentKey({
+      kind: 'poller',
+      name: poller.name,
+      ...(rig === undefined ? {} : { rig }),
+    });
     const abort = new AbortController();
     const onStop = () => abort.abort();
     stopping.addEventListener('abort', onStop, { once: true });

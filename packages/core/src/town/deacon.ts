@@ -1,6 +1,7 @@
 import { fromPromise, setup } from 'xstate';
 import { supervisor } from '../supervisorLogic';
 import type { TownContext } from './context';
+import { SYSTEM } from './names';
 import { runPatrol } from './patrol';
 
 /**
@@ -44,7 +45,7 @@ export function deaconLogic(ctx: TownContext) {
     maxRestarts: 10,
     withinMs: 60_000,
     children: [
-      { id: 'patrol', logic: patrolLogic(ctx), systemId: 'deacon-patrol', shutdown: 'brutal' },
+      { id: 'patrol', logic: patrolLogic(ctx), systemId: SYSTEM.patrol, shutdown: 'brutal' },
     ],
   });
 }

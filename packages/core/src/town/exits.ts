@@ -1,6 +1,7 @@
 import { EXIT_OUTPUT_LINES } from '../model/Polecats';
 import type { PolecatExit } from '../model/types';
-import { sessionName, type TownContext } from './context';
+import type { TownContext } from './context';
+import { sessionName } from './names';
 
 /**
  * Records and announces (`polecat.exited`) how a hooked polecat's session ended, once per epoch,

@@ -2,8 +2,11 @@ import { fromPromise } from 'xstate';
 import type { ChildSpec } from '../childSpec';
 import { isSessionName } from '../driver/checks';
 import { DriverError } from '../errors';
-import { callHook, errorMessage, polecatName, sessionName, type TownContext } from './context';
+import { callHook, errorMessage } from './boundedWait';
+import type { TownContext } from './context';
 import { noticeExit } from './exits';
+import { incidentKey } from './incidents';
+import { agentSession, polecatChildId, polecatName, witnessId } from './names';
 import { type SessionRequest, sessionOwners } from './sessionOwner';
 import { stopSession } from './stopSession';
 import type { AgentContext } from './types';
@@ -39,11 +42,11 @@ async function giveUp(
   await ctx.model.hooks.detach(agent, { status: 'blocked' });
   ctx.emit({ type: 'polecat.escalated', agent, rig, beadId, respawns });
   await ctx.report({
-    incidentKey: `respawn-limit:${beadId}`,
+    incidentKey: incidentKey({ kind: 'respawn-limit', beadId }),
     severity: 'high',
     title: `bead ${beadId} ${why}; taken off ${agent}'s hook as blocked`,
     details: { agent, rig, beadId, respawns: respawns - 1, why },
-    source: `witness-${rig}`,
+    source: witnessId(rig),
   });
   return 'escalated';
 }
@@ -82,7 +85,7 @@ async function ensureSession(
   const { model, driver, timings } = ctx;
   const { agent, rig } = input;
   const { signal } = options;
-  const session = sessionName(rig, polecatName(agent));
+  const session = agentSession(agent);
   const hook = await model.hooks.get(agent);
   if (!hook) return 'no-hook';
   /** Counts one more try of the bead; past the limit, gives the bead up. */
@@ -330,9 +333,9 @@ export function polecatSpec(
   rig: string,
 ): ChildSpec {
   const { timings } = ctx;
-  const session = sessionName(rig, polecatName(agent));
+  const session = agentSession(agent);
   return {
-    id: `polecat-${polecatName(agent)}`,
+    id: polecatChildId(polecatName(agent)),
     logic,
     input: { agent, rig },
     // A polecat that ends normally (its work is done, the rig is parked, it was escalated) is

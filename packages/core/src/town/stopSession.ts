@@ -2,8 +2,10 @@ import type { AnyActorRef } from 'xstate';
 import { SupervisorError } from '../errors';
 import type { Rig } from '../model/types';
 import { deleteChild, terminateChild, whichChildren } from '../supervisorApi';
-import { clip, polecatName, sessionName, type TownContext } from './context';
+import { clip } from './boundedWait';
+import type { TownContext } from './context';
 import { captureOutput, noticeExit } from './exits';
+import { agentSession, polecatChildId, polecatName } from './names';
 
 /** What {@link stopSession} stops, and why. */
 export interface StopSessionInput {
@@ -32,7 +34,7 @@ export interface StopSessionInput {
 
 /** Terminates and removes a polecat's actor under its Witness, if it has one. */
 export async function retirePolecat(witness: AnyActorRef, agent: string): Promise<void> {
-  const id = `polecat-${polecatName(agent)}`;
+  const id = polecatChildId(polecatName(agent));
   if (witness.getSnapshot().status !== 'active') return;
   if (!whichChildren(witness).some((c) => c.id === id)) return;
   try {
@@ -108,7 +110,7 @@ export async function stopRigSessions(
 export async function inFlight(ctx: TownContext, rig: string): Promise<string[]> {
   const agents: string[] = [];
   for (const hook of await ctx.model.hooks.list({ rig })) {
-    const status = await ctx.sessions.status(sessionName(rig, polecatName(hook.id)));
+    const status = await ctx.sessions.status(agentSession(hook.id));
     if (status.state === 'running') agents.push(hook.id);
   }
   return agents;

@@ -1,4 +1,4 @@
-import { type ActorSystem, type AnyActorRef, assign, fromPromise, setup } from 'xstate';
+import { type AnyActorRef, assign, fromPromise, setup } from 'xstate';
 import type { ChildSpec } from '../childSpec';
 import { SupervisorError } from '../errors';
 import {
@@ -9,26 +9,31 @@ import {
   whichChildren,
 } from '../supervisorApi';
 import { supervisor } from '../supervisorLogic';
-import { polecatName, sessionName, type TownContext } from './context';
+import {
+  pingWitness,
+  requireWitness,
+  type TownSystem,
+  type WitnessPong,
+  wakePatrol,
+} from './actors';
+import type { TownContext } from './context';
 import { noticeExit } from './exits';
+import {
+  agentSession,
+  isPolecatChild,
+  polecatChildId,
+  polecatName,
+  WATCH_CHILD,
+  watchId,
+  witnessId,
+} from './names';
 import { polecatLogic, polecatSpec } from './polecat';
 import { sessionOwners } from './sessionOwner';
 import { inFlight, stopRigSessions, stopSession } from './stopSession';
 
-/** The ping a Witness answers: when its watch last finished a survey, and when it started. */
-export interface WitnessPong {
-  startedAt: number;
-  lastSurveyAt: number | undefined;
-}
-
 interface WatchEvent {
   type: 'PING' | 'SURVEY';
   reply?: (pong: WitnessPong) => void;
-}
-
-/** The systemId of a rig's Witness supervisor. */
-export function witnessId(rig: string): string {
-  return `witness-${rig}`;
 }
 
 /**
@@ -52,12 +57,6 @@ async function stopLeftovers(
       reason: `its bead ${s.labels.bead} is no longer on the hook`,
     });
   }
-}
-
-/** Asks the Deacon's patrol to run now (it starts and stops Witnesses). */
-// biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
-function wakeDeacon(system: ActorSystem<any>): void {
-  (system.get('deacon-patrol') as AnyActorRef | undefined)?.send({ type: 'HEARTBEAT' });
 }
 
 /**
@@ -102,14 +101,13 @@ async function reconcile(
   rig: string,
   witness: AnyActorRef,
   logic: ReturnType<typeof polecatLogic>,
-  // biome-ignore lint/suspicious/noExplicitAny: xstate's own AnyActorSystem
-  system: ActorSystem<any>,
+  system: TownSystem,
 ): Promise<void> {
   const record = await ctx.model.rigs.get(rig);
   if (!record) return;
   if (record.state === 'docked') {
     if (record.drainUntil === undefined || !(await drain(ctx, rig, record.drainUntil, witness))) {
-      wakeDeacon(system);
+      wakePatrol(system);
       return;
     }
   }
@@ -118,17 +116,17 @@ async function reconcile(
   await stopLeftovers(ctx, rig, new Map(hooks.map((h) => [h.id, h.beadId])));
   const owners = sessionOwners(ctx);
   for (const hook of hooks) {
-    const id = `polecat-${polecatName(hook.id)}`;
-    const state = (await ctx.sessions.status(sessionName(rig, polecatName(hook.id)))).state;
+    const id = polecatChildId(polecatName(hook.id));
+    const state = (await ctx.sessions.status(agentSession(hook.id))).state;
     // A session its owner is acting on is left to the owner, which records its end itself.
     if (state !== 'running' && owners.busySince(hook.id) === undefined)
       await noticeExit(ctx, hook.id);
     if (record.state === 'operational' || state === 'running') desired.set(id, hook.id);
   }
-  if (record.state === 'parked' && desired.size === 0) wakeDeacon(system);
+  if (record.state === 'parked' && desired.size === 0) wakePatrol(system);
   const current = new Map(
     whichChildren(witness)
-      .filter((c) => c.id.startsWith('polecat-'))
+      .filter((c) => isPolecatChild(c.id))
       .map((c) => [c.id, c]),
   );
   for (const [id, agent] of desired) {
@@ -175,7 +173,7 @@ export async function startPolecat(
   agent: string,
   rig: string,
 ): Promise<void> {
-  const id = `polecat-${polecatName(agent)}`;
+  const id = polecatChildId(polecatName(agent));
   const child = whichChildren(witness).find((c) => c.id === id);
   try {
     if (!child) await startChild(witness, polecatSpec(ctx, polecatLogicOf(ctx), agent, rig));
@@ -199,7 +197,7 @@ export function witnessLogic(ctx: TownContext, rig: string) {
     },
     actors: {
       survey: fromPromise<void, undefined>(({ system }) =>
-        reconcile(ctx, rig, system.get(witnessId(rig)), polecat, system),
+        reconcile(ctx, rig, requireWitness(system, rig), polecat, system),
       ),
     },
     delays: { survey: () => ctx.timings.surveyMs },
@@ -235,17 +233,14 @@ export function witnessLogic(ctx: TownContext, rig: string) {
     // Polecat restarts are many and independent; the respawn limit per bead stops loops.
     maxRestarts: 1_000,
     withinMs: 60_000,
-    children: [{ id: 'watch', logic: watch, systemId: `watch-${rig}`, shutdown: 'brutal' }],
+    children: [{ id: WATCH_CHILD, logic: watch, systemId: watchId(rig), shutdown: 'brutal' }],
   });
 }
 
 /** Pings a Witness: healthy when it answers and has finished a survey recently. */
-async function pingWitness(ctx: TownContext, ref: AnyActorRef): Promise<boolean> {
-  const watch = whichChildren(ref).find((c) => c.id === 'watch')?.ref;
-  if (!watch) return false;
-  const pong = await new Promise<WitnessPong>((resolve) =>
-    watch.send({ type: 'PING', reply: resolve }),
-  );
+async function witnessHealthy(ctx: TownContext, ref: AnyActorRef): Promise<boolean> {
+  const pong = await pingWitness(ref);
+  if (!pong) return false;
   const since = pong.lastSurveyAt ?? pong.startedAt;
   return ctx.clock.now() - since <= 2 * ctx.timings.surveyMs + ctx.timings.witnessPingTimeoutMs;
 }
@@ -269,7 +264,7 @@ export function witnessSpec(ctx: TownContext, rig: string): ChildSpec {
     probes: {
       // Pinged once a patrol cycle; one unanswered ping is the cycle of grace, the second restarts it.
       liveness: {
-        check: ({ ref }) => pingWitness(ctx, ref),
+        check: ({ ref }) => witnessHealthy(ctx, ref),
         periodMs: timings.patrolIntervalMs,
         timeoutMs: timings.witnessPingTimeoutMs,
         failureThreshold: 2,

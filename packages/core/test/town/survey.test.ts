@@ -2,7 +2,7 @@ import type { SessionStatus } from '@belfry/core/driver';
 import { MemoryDriver } from '@belfry/driver-memory';
 import { createTestTown, SimulatedClock } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
-import { SessionSurvey } from '../../src/town/context';
+import { SessionSurvey } from '../../src/town/SessionSurvey';
 
 /** A memory driver counting its list and status calls; `hold()` makes the next status wait. */
 class CallCounter extends MemoryDriver {
