@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ConfigError, type TownTimings } from '@belfry/core';
+import { ConfigError, DEFAULT_TIMINGS, type TownTimings, timingProblem } from '@belfry/core';
 import { sessionCommandProblem, sessionVariableProblem } from '@belfry/core/driver';
 import { DEFAULT_INHERITED_ENV, inheritEnvProblem } from '@belfry/driver-tmux';
 import {
@@ -195,16 +195,8 @@ function checkStructure(
   });
 }
 
-const TIMING_KEYS = [
-  'heartbeatMs',
-  'patrolIntervalMs',
-  'surveyMs',
-  'spawnGraceMs',
-  'staleAfterMs',
-  'gateIntervalMs',
-  'gateTimeoutMs',
-  'stopGraceMs',
-] as const;
+/** Every timing of a town (core's list, so the config takes each one createTown does). */
+const TIMING_KEYS = Object.keys(DEFAULT_TIMINGS) as Array<keyof TownTimings>;
 
 /**
  * Reads and checks a config file. Every mistake is a ConfigError naming the file, the key (and
@@ -403,8 +395,13 @@ export function loadConfig(file: string): BelfryConfig {
   const timings = section('timings');
   only(timings, ['timings'], TIMING_KEYS);
   const t: Partial<TownTimings> = {};
-  for (const k of TIMING_KEYS)
-    if (timings[k] !== undefined) t[k] = int(timings, ['timings', k], 0, 1);
+  for (const k of TIMING_KEYS) {
+    if (timings[k] === undefined) continue;
+    // The same rule createTown checks a timing by.
+    const problem = timingProblem(k, timings[k]);
+    if (problem !== undefined) fail(['timings', k], problem);
+    t[k] = timings[k] as number;
+  }
 
   const logs = section('logs');
   only(logs, ['logs'], ['maxBytes', 'keep']);

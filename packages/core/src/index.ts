@@ -134,7 +134,7 @@ export {
 export { mechanicalTriage } from './town/boot';
 export { createTown, Town } from './town/createTown';
 export { PATROL, PATROL_STEPS } from './town/patrol';
-export { DEFAULT_TIMINGS } from './town/townOptions';
+export { DEFAULT_TIMINGS, timingProblem } from './town/townOptions';
 export type {
   AgentContext,
   AgentHook,

@@ -43,10 +43,21 @@ function isAssessment(value: unknown): value is Assessment {
   );
 }
 
+/** Boot was stopped with its Deacon before it answered: the patrol that asked is over. */
+export class BootStopped extends Error {
+  override readonly name = 'BootStopped';
+  constructor(situation: Situation) {
+    super(
+      `boot was stopped with its deacon before it assessed ${situation.kind} (rig ${situation.rig})`,
+    );
+  }
+}
+
 /**
  * Runs Boot on a situation as a temporary child of the Deacon and returns its assessment,
  * checked: an answer that is no assessment, or whose action does not fit the situation, or a
- * Boot that fails, becomes an `escalate` saying why. Emits `boot.assessed`.
+ * Boot that fails, becomes an `escalate` saying why. Emits `boot.assessed`. Throws
+ * {@link BootStopped} when Boot was stopped with its Deacon (the patrol is over).
  */
 export async function runBoot(
   ctx: TownContext,
@@ -61,7 +72,11 @@ export async function runBoot(
       input: situation,
       restart: 'temporary',
     });
-    const answer: unknown = await toPromise(info.ref as AnyActorRef);
+    const ref = info.ref as AnyActorRef;
+    const answer: unknown = await toPromise(ref);
+    // Stopped before it answered: its Deacon was stopped or restarted (a patrol past its
+    // budget). The patrol that asked is over, so nothing is assessed and nothing acted on.
+    if (ref.getSnapshot().status === 'stopped') throw new BootStopped(situation);
     const allowed = actionsFor(situation);
     assessment = !isAssessment(answer)
       ? {
@@ -75,6 +90,7 @@ export async function runBoot(
             reason: `the triage answered ${answer.action} (${answer.reason}), which does not apply to a ${situation.kind} situation (allowed: ${allowed.join(', ')})`,
           };
   } catch (error) {
+    if (error instanceof BootStopped) throw error;
     assessment = { action: 'escalate', reason: `boot could not assess it: ${errorMessage(error)}` };
   }
   ctx.emit({ type: 'boot.assessed', situation, assessment });

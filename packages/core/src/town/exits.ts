@@ -37,8 +37,10 @@ export async function noticeExit(
   const epoch = status.state === 'missing' ? polecat.spawnEpoch : status.epoch;
   if (epoch !== polecat.spawnEpoch) return undefined;
   const lastOutput = options.lastOutput ?? (await captureOutput(ctx, session));
+  // A session the town just stopped may be gone altogether (tmux kills the session): it was
+  // stopped, not lost, and the driver can no longer say with what.
   const exit: PolecatExit =
-    status.state === 'missing'
+    status.state === 'missing' && !options.stopped
       ? {
           epoch,
           beadId: hook.beadId,

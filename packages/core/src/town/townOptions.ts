@@ -117,21 +117,14 @@ export function checkOptions(options: TownOptions): TownTimings {
   }
   const timings: TownTimings = { ...DEFAULT_TIMINGS };
   for (const [key, value] of Object.entries(options.timings ?? {})) {
-    if (!(key in DEFAULT_TIMINGS))
+    const problem = timingProblem(key, value);
+    if (problem !== undefined)
       fail(
-        'UNKNOWN_OPTION',
+        key in DEFAULT_TIMINGS ? 'INVALID_OPTION' : 'UNKNOWN_OPTION',
         `options.timings.${key}`,
-        `is not a timing; allowed: ${Object.keys(DEFAULT_TIMINGS).join(', ')}`,
+        problem,
       );
-    const min = key === 'maxRespawns' || key === 'keepPatrolDigests' ? 0 : 1;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-      fail(
-        'INVALID_OPTION',
-        `options.timings.${key}`,
-        `must be an integer >= ${min}; got ${describe(value)}`,
-      );
-    }
-    (timings as unknown as Record<string, number>)[key] = value;
+    (timings as unknown as Record<string, number>)[key] = value as number;
   }
   for (const [i, rig] of (options.rigs ?? []).entries()) checkRigName(rig, `options.rigs[${i}]`);
   if (options.polecatNames !== undefined) {
@@ -223,4 +216,24 @@ export function checkDockOptions(options: { immediate?: boolean }): JsonObject {
       `must be true or false; got ${describe(options.immediate)}`,
     );
   return { immediate: options.immediate };
+}
+
+/**
+ * What is wrong with one timing of a town, or undefined when nothing is: the one rule
+ * `createTown` and a config loader (the CLI's `timings:`) share. A timing is a known name
+ * ({@link DEFAULT_TIMINGS}) and an integer: at least 1 ms, or at least 0 for the counts
+ * `maxRespawns` and `keepPatrolDigests`.
+ *
+ * @example
+ * ```ts
+ * timingProblem('heartbeatMs', 0); // 'must be an integer >= 1; got 0'
+ * ```
+ */
+export function timingProblem(key: string, value: unknown): string | undefined {
+  if (!Object.hasOwn(DEFAULT_TIMINGS, key))
+    return `is not a timing; allowed: ${Object.keys(DEFAULT_TIMINGS).join(', ')}`;
+  const min = key === 'maxRespawns' || key === 'keepPatrolDigests' ? 0 : 1;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min)
+    return `must be an integer >= ${min}; got ${describe(value)}`;
+  return undefined;
 }

@@ -96,6 +96,17 @@ async function drain(
  * actors only, never a session: a hooked polecat's session that ended is recorded here
  * (`polecat.exited`, once per epoch) and restarted by its own actor.
  */
+/** Records the end of each hooked polecat's session that is not running (once per epoch). */
+async function noticeEnded(ctx: TownContext, rig: string): Promise<void> {
+  const owners = sessionOwners(ctx);
+  for (const hook of await ctx.model.hooks.list({ rig })) {
+    const state = (await ctx.sessions.status(agentSession(hook.id))).state;
+    // A session its owner is acting on is left to the owner, which records its end itself.
+    if (state !== 'running' && owners.busySince(hook.id) === undefined)
+      await noticeExit(ctx, hook.id);
+  }
+}
+
 async function reconcile(
   ctx: TownContext,
   rig: string,
@@ -106,6 +117,9 @@ async function reconcile(
   const record = await ctx.model.rigs.get(rig);
   if (!record) return;
   if (record.state === 'docked') {
+    // A session of the drain that ended by itself is recorded now, before the drain (which
+    // may end because of it) retires this Witness.
+    if (record.drainUntil !== undefined) await noticeEnded(ctx, rig);
     if (record.drainUntil === undefined || !(await drain(ctx, rig, record.drainUntil, witness))) {
       wakePatrol(system);
       return;
@@ -114,13 +128,10 @@ async function reconcile(
   const desired = new Map<string, string>();
   const hooks = await ctx.model.hooks.list({ rig });
   await stopLeftovers(ctx, rig, new Map(hooks.map((h) => [h.id, h.beadId])));
-  const owners = sessionOwners(ctx);
+  await noticeEnded(ctx, rig);
   for (const hook of hooks) {
     const id = polecatChildId(polecatName(hook.id));
     const state = (await ctx.sessions.status(agentSession(hook.id))).state;
-    // A session its owner is acting on is left to the owner, which records its end itself.
-    if (state !== 'running' && owners.busySince(hook.id) === undefined)
-      await noticeExit(ctx, hook.id);
     if (record.state === 'operational' || state === 'running') desired.set(id, hook.id);
   }
   if (record.state === 'parked' && desired.size === 0) wakePatrol(system);

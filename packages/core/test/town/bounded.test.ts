@@ -352,6 +352,27 @@ describe('agent hooks are bounded', () => {
 });
 
 describe('the Daemon watches the patrol', () => {
+  it('a patrol cut off while Boot waits on a triage that never answers does nothing more: no assessment, no action, no report of it', async () => {
+    const t = await createTestTown({
+      timings: { ...BOUNDED, bootTimeoutMs: 3_600_000 },
+      triage: () => never(),
+    });
+    watchDeacon(t);
+    const { agent } = await t.work('fix the login bug');
+    await t.next('polecat.spawned');
+    await t.town.warrants.file({ target: agent, reason: 'stuck for hours' });
+    const overdue = await t.next('patrol.overdue', { withinMs: 900_000 });
+    expect(overdue.step).toBe('warrants');
+    await t.advance(120_000);
+    // The stopped Boot's end is not taken for an answer of the triage.
+    expect(eventsOf(t, 'boot.assessed')).toEqual([]);
+    expect(
+      eventsOf(t, 'report').filter((e) => e.report.incidentKey.startsWith('warrant-held:')),
+    ).toEqual([]);
+    expect((await t.session(agent)).state).toBe('running');
+    await t.stop();
+  });
+
   it('a patrol stuck on a hung store call: the Deacon is restarted within the budget plus a heartbeat, the patrol resumes at its step, one report, resolved when a patrol finishes', async () => {
     const store = hangingStore(new MemoryStore());
     const received: MayorMessage[] = [];

@@ -16,7 +16,11 @@ function sessionOf(agent: string): string {
  * The memory driver behind a recorder of every start (who started which epoch) that can also
  * make a session vanish, as when its tmux server dies: no status, no output, nothing to stop.
  */
-function recordingDriver(slowStart?: { clock: SimulatedClock; ms: number; from: number }) {
+function recordingDriver(
+  slowStart?: { clock: SimulatedClock; ms: number; from: number },
+  /** A stopped session is gone altogether, as tmux's kill-session leaves it. */
+  goneOnStop = false,
+) {
   const starts: SessionSpec[] = [];
   const gone = new Set<string>();
   let inner: MemoryDriver | undefined;
@@ -40,7 +44,11 @@ function recordingDriver(slowStart?: { clock: SimulatedClock; ms: number; from: 
           throw new DriverError({ code: 'NOT_RUNNING', message: `session ${name} is missing` });
         return memory.capture(name, options);
       },
-      stop: async (name, options) => (gone.has(name) ? undefined : memory.stop(name, options)),
+      async stop(name, options) {
+        if (gone.has(name)) return;
+        await memory.stop(name, options);
+        if (goneOnStop) gone.add(name);
+      },
     };
   };
   return {
@@ -477,6 +485,36 @@ describe('one owner restarts a session: the polecat actor', () => {
       epoch: session.epoch,
     });
     expect(done.at).toBeGreaterThan(waitedUntil);
+    await t.stop();
+  });
+});
+
+describe('exits the outside probe found recorded wrongly', () => {
+  it('a session the town stops on purpose that the driver then reports missing (tmux kills it) is recorded as stopped, not missing', async () => {
+    const driver = recordingDriver(undefined, true);
+    const t = await createTestTown({ timings: TIMINGS, wrapDriver: driver.wrap });
+    const w = await working(t);
+    const before = t.events.length;
+    await until(t, t.town.rigs.dock('api', { immediate: true }));
+    const exited = eventsOf(since(t, before), 'polecat.exited');
+    expect(exited).toEqual([
+      expect.objectContaining({ epoch: w.epoch, reason: 'stopped', exitCode: null, signal: null }),
+    ]);
+    await t.stop();
+  });
+
+  it('a session that crashes during a graceful dock is recorded at once, not when the rig is undocked', async () => {
+    const t = await createTestTown({ timings: TIMINGS });
+    const w = await working(t);
+    await until(t, t.town.rigs.dock('api'));
+    expect((await t.model.rigs.require('api')).drainUntil).toBeDefined();
+    const before = t.events.length;
+    t.crash(w.agent, 'SIGTERM');
+    const exited = await t.next('polecat.exited', { withinMs: 2 * (TIMINGS.surveyMs as number) });
+    expect(exited).toMatchObject({ epoch: w.epoch, reason: 'exited', signal: 'SIGTERM' });
+    // The drain is over (nothing runs), and nothing was respawned in the docked rig.
+    await waitFor(t, 'rig.drained', { since: before });
+    expect(eventsOf(since(t, before), 'polecat.spawned')).toEqual([]);
     await t.stop();
   });
 });
