@@ -14,6 +14,36 @@ export const MAX_ESCALATIONS = 20;
 /** The largest memo an evaluator may keep on a gate, as JSON bytes. */
 export const MAX_MEMO_BYTES = 16_384;
 
+/**
+ * Checks what a gate's reschedule stores (`dueAt`: a time or null; `memo`: a JSON object within
+ * the size limit) and returns it frozen. The one rule `reschedule` and a patrol checking an
+ * evaluator's decision before applying it share. @throws ConfigError saying what is wrong.
+ * @internal
+ */
+export function checkReschedule(
+  dueAt: unknown,
+  memo: unknown,
+): { next: number | null; kept: JsonObject | undefined } {
+  const next = dueAt === null ? null : checkMs(dueAt as number, 'dueAt');
+  const kept = memo === undefined ? undefined : checkMemo(memo as JsonObject);
+  return { next, kept };
+}
+
+/**
+ * Checks what a gate's close stores (`result`: JSON; `failure`: a text of at most 1,000
+ * characters) and returns it frozen: the one rule `close` and a patrol share.
+ * @throws ConfigError saying what is wrong. @internal
+ */
+export function checkClose(
+  result: unknown,
+  failure: unknown,
+): { value: JsonValue | undefined; failure: string | undefined } {
+  return {
+    value: result === undefined ? undefined : toFrozenJson(result as JsonValue, 'result'),
+    failure: failure === undefined ? undefined : checkText(failure, 'failure', 1_000),
+  };
+}
+
 function checkMemo(memo: JsonObject): JsonObject {
   if (memo === null || typeof memo !== 'object' || Array.isArray(memo)) {
     throw new ConfigError({
@@ -161,8 +191,7 @@ export class Gates {
    * stored one; absent, the stored memo stays.
    */
   async reschedule(id: string, dueAt: number | null, memo?: JsonObject): Promise<Gate> {
-    const next = dueAt === null ? null : checkMs(dueAt, 'dueAt');
-    const kept = memo === undefined ? undefined : checkMemo(memo);
+    const { next, kept } = checkReschedule(dueAt, memo);
     return this.ctx.run(async (tx) => {
       const gate = await this.requireOpen(tx, id, 'reschedule');
       const { dueAt: _dueAt, ...rest } = gate;
@@ -188,9 +217,7 @@ export class Gates {
     result?: JsonValue,
     options: { failure?: string } = {},
   ): Promise<{ gate: Gate; released: Molecule[] }> {
-    const value = result === undefined ? undefined : toFrozenJson(result, 'result');
-    const failure =
-      options.failure === undefined ? undefined : checkText(options.failure, 'failure', 1_000);
+    const { value, failure } = checkClose(result, options.failure);
     return this.ctx.run(async (tx) => {
       const gate = await this.requireOpen(tx, id, 'close');
       const now = this.ctx.now();

@@ -1,5 +1,6 @@
-import { ConfigError, GateError, StoreError } from '../errors';
+import { GateError, StoreError } from '../errors';
 import { type GateDecision, isGateDecision } from '../gate/GateEvaluator';
+import { checkClose, checkReschedule } from '../model/Gates';
 import type { Gate } from '../model/types';
 import type { JsonObject, JsonValue } from '../store/Store';
 import { clip, describeValue, errorMessage, withDeadline } from './boundedWait';
@@ -86,7 +87,7 @@ export async function closeGate(
 
 /**
  * Keeps an open gate open until `nextCheckAt` (null: on demand; absent: the gate interval) with
- * the evaluator's memo. A memo the model refuses (too large) is escalated, not stored.
+ * the evaluator's memo (checked as storable before: see storableDecision).
  */
 async function keepOpen(
   ctx: TownContext,
@@ -94,14 +95,9 @@ async function keepOpen(
   decision: { nextCheckAt?: number | null; memo?: JsonObject },
   next: number,
 ): Promise<void> {
+  // The decision was checked as storable (storableDecision): its memo and time fit.
   const at = decision.nextCheckAt === undefined ? next : decision.nextCheckAt;
-  try {
-    await ctx.model.gates.reschedule(gate.id, at, decision.memo);
-  } catch (error) {
-    if (!(error instanceof ConfigError) || decision.memo === undefined) throw error;
-    await escalateGate(ctx, gate, `its evaluator's memo was refused: ${error.message}`);
-    await ctx.model.gates.reschedule(gate.id, at);
-  }
+  await ctx.model.gates.reschedule(gate.id, at, decision.memo);
 }
 
 /**
@@ -151,6 +147,72 @@ async function applyDecision(
  * `gateTimeoutMs`; each decision applied. An evaluator that fails affects only its own gates
  * (reported per type and code). Open gates past their timeout are escalated once.
  */
+/** The incident code of an evaluator whose decisions cannot be stored. */
+const UNSTORABLE = 'UNSTORABLE_DECISION';
+
+/**
+ * An evaluator's answer for one gate as it will be stored: a decision whose parts pass the
+ * checks the model applies when it stores them (`checkClose`, `checkReschedule`), copied and
+ * frozen, so nothing the evaluator holds (a getter, a Map it changes later) is read again.
+ *
+ * @returns the decision, or undefined when the answer is no decision at all.
+ * @throws whatever reading or checking it threw (a BigInt or a cycle in a result, a function in
+ *   a memo, a fractional or negative `nextCheckAt`, a `failure` over 1,000 characters, a getter
+ *   that throws): the answer cannot be stored.
+ */
+function storableDecision(answer: unknown): GateDecision | undefined {
+  if (!isGateDecision(answer)) return undefined;
+  const d = answer as GateDecision & {
+    result?: unknown;
+    failure?: unknown;
+    reason?: unknown;
+    nextCheckAt?: unknown;
+    memo?: unknown;
+  };
+  const kind = d.kind;
+  if (kind === 'close') {
+    const { value, failure } = checkClose(d.result, d.failure);
+    return {
+      kind,
+      ...(value === undefined ? {} : { result: value }),
+      ...(failure === undefined ? {} : { failure }),
+    } as GateDecision;
+  }
+  const nextCheckAt = d.nextCheckAt;
+  const { next, kept } = checkReschedule(nextCheckAt === undefined ? null : nextCheckAt, d.memo);
+  const timing = nextCheckAt === undefined ? {} : { nextCheckAt: next as number | null };
+  const memo = kept === undefined ? {} : { memo: kept };
+  if (kind === 'escalate') {
+    const reason = d.reason;
+    if (typeof reason !== 'string') throw new Error(`its reason is ${typeof reason}, not text`);
+    return { kind, reason, ...timing, ...memo } as GateDecision;
+  }
+  return { kind: 'pending', ...timing, ...memo } as GateDecision;
+}
+
+/**
+ * An evaluator's decision for a gate that cannot be stored: that gate's escalation (it stays
+ * open and is looked at again later), reported once per evaluator while it lasts.
+ */
+async function escalateUnstorable(
+  ctx: TownContext,
+  gate: Gate,
+  problem: string,
+  next: number,
+): Promise<void> {
+  const reason = clip(`its evaluator's decision cannot be stored: ${problem}`, 1_000);
+  const { isNew } = await ctx.model.gates.escalate(gate.id, reason);
+  if (isNew) ctx.emit({ type: 'gate.escalated', gateId: gate.id, gateType: gate.type, reason });
+  await ctx.report({
+    incidentKey: incidentKey({ kind: 'gate-evaluator', type: gate.type, code: UNSTORABLE }),
+    severity: 'medium',
+    title: `the ${gate.type} gate evaluator answered a decision that cannot be stored (gate ${gate.id}: ${problem})`,
+    details: { type: gate.type, gateId: gate.id },
+    source: 'deacon',
+  });
+  await rescheduleIfOpen(ctx, gate.id, next);
+}
+
 export async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
   const now = ctx.clock.now();
   const next = now + ctx.timings.gateIntervalMs;
@@ -215,16 +277,28 @@ export async function evaluateGates(ctx: TownContext): Promise<JsonObject> {
       for (const gate of gates) await rescheduleIfOpen(ctx, gate.id, next);
       continue;
     }
+    let unstorable = 0;
     for (const gate of gates) {
-      const outcome = await applyDecision(
-        ctx,
-        gate,
-        decisions.has(gate.id) ? decisions.get(gate.id) : { kind: 'pending' },
-        next,
-      );
+      let decision: GateDecision | undefined;
+      try {
+        decision = storableDecision(
+          decisions.has(gate.id) ? decisions.get(gate.id) : { kind: 'pending' },
+        );
+      } catch (error) {
+        // Only this gate: the rest of the batch and the patrol go on.
+        unstorable++;
+        await escalateUnstorable(ctx, gate, errorMessage(error), next);
+        escalated++;
+        continue;
+      }
+      const outcome = await applyDecision(ctx, gate, decision, next);
       if (outcome === 'closed') closed++;
       else if (outcome === 'escalated') escalated++;
     }
+    if (unstorable === 0)
+      await ctx.model.reports.resolve(
+        incidentKey({ kind: 'gate-evaluator', type, code: UNSTORABLE }),
+      );
   }
   // Open gates past their timeout with no result are escalated once (and stay open).
   let overdue = 0;

@@ -474,7 +474,7 @@ describe('what an evaluator can say besides open or closed', () => {
       where: (e) => e.gateId === gate.id,
       since: 0,
     });
-    expect(escalated.reason).toMatch(/memo was refused: .*at most 16384/);
+    expect(escalated.reason).toMatch(/decision cannot be stored: memo: .*at most 16384/);
     const stored = await t.model.gates.require(gate.id);
     expect(stored.status).toBe('open');
     expect(stored.memo).toBeUndefined();
