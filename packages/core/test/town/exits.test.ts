@@ -1,10 +1,10 @@
-import { DriverError, type LifecycleAction, type TownEvent, terminateChild } from '@belfry/core';
+import { DriverError, type TownEvent, terminateChild } from '@belfry/core';
 import type { SessionDriver, SessionSpec } from '@belfry/core/driver';
 import type { MemoryDriver } from '@belfry/driver-memory';
 import { createTestTown, SimulatedClock, type TestTown } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
 import type { AnyActorRef } from 'xstate';
-import { eventsOf, since, TIMINGS, until, waitFor } from './helpers';
+import { eventsOf, sessionRequest, since, TIMINGS, until, waitFor } from './helpers';
 
 const SURVEY_MS = TIMINGS.surveyMs as number;
 
@@ -74,35 +74,6 @@ async function working(t: TestTown, title = 'long job') {
   const { agent, beadId } = await t.work(title);
   const spawned = await waitFor(t, 'polecat.spawned', { where: (e) => e.beadId === beadId });
   return { agent, beadId, epoch: spawned.epoch, session: sessionOf(agent) };
-}
-
-/** Queues a session request as the Mayor would, wakes the town, and waits for its outcome. */
-async function sessionRequest(
-  t: TestTown,
-  action: LifecycleAction,
-  target: string,
-  wake: () => void = () => t.town.wake(),
-) {
-  const request = await t.model.lifecycle.request({ action, target, requestedBy: 'mayor' });
-  const finished = new Promise<
-    Extract<TownEvent, { type: 'lifecycle.done' } | { type: 'lifecycle.failed' }>
-  >((resolve) => {
-    const listener = (e: TownEvent) => {
-      if (
-        (e.type === 'lifecycle.done' || e.type === 'lifecycle.failed') &&
-        e.requestId === request.id
-      ) {
-        t.town.events.off('*', listener);
-        resolve(e);
-      }
-    };
-    t.town.events.on('*', listener);
-  });
-  wake();
-  const outcome = await until(t, finished, { withinMs: 120_000 });
-  const stored = await t.model.lifecycle.get(request.id);
-  if (!stored) throw new Error(`request ${request.id} is gone`);
-  return { outcome, request: stored };
 }
 
 describe('a crash you can see: polecat.exited', () => {

@@ -1,6 +1,7 @@
 import {
   ConfigError,
   githubRunGateType,
+  type LifecycleAction,
   type MayorMessage,
   PATROL_STEPS,
   type Report,
@@ -250,4 +251,36 @@ export function convoyStepFailingStore(inner: Store): Store & {
     close: () => inner.close(),
   };
   return wrapper;
+}
+
+/**
+ * Queues a session request as the Mayor would, wakes the town (or calls `wake`), and waits for
+ * its outcome; returns the outcome event and the request as stored after it.
+ */
+export async function sessionRequest(
+  t: TestTown,
+  action: LifecycleAction,
+  target: string,
+  wake: () => void = () => t.town.wake(),
+) {
+  const request = await t.model.lifecycle.request({ action, target, requestedBy: 'mayor' });
+  const finished = new Promise<
+    Extract<TownEvent, { type: 'lifecycle.done' } | { type: 'lifecycle.failed' }>
+  >((resolve) => {
+    const listener = (e: TownEvent) => {
+      if (
+        (e.type === 'lifecycle.done' || e.type === 'lifecycle.failed') &&
+        e.requestId === request.id
+      ) {
+        t.town.events.off('*', listener);
+        resolve(e);
+      }
+    };
+    t.town.events.on('*', listener);
+  });
+  wake();
+  const outcome = await until(t, finished, { withinMs: 120_000 });
+  const stored = await t.model.lifecycle.get(request.id);
+  if (!stored) throw new Error(`request ${request.id} is gone`);
+  return { outcome, request: stored };
 }

@@ -1,7 +1,7 @@
-import type { LifecycleAction, Poller, TownEvent } from '@belfry/core';
+import type { Poller } from '@belfry/core';
 import { createTestTown, type TestTown } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
-import { eventsOf, mayorSink, since, TIMINGS, until, waitFor } from './helpers';
+import { eventsOf, mayorSink, sessionRequest, since, TIMINGS, until, waitFor } from './helpers';
 
 const START = 1_700_000_000_000;
 
@@ -18,27 +18,6 @@ async function busy(t: TestTown, ...titles: string[]) {
 
 function sessionOf(agent: string): string {
   return agent.replace('/', '-');
-}
-
-/** Queues a session request as the Mayor would, wakes the town, and waits for its outcome. */
-async function sessionRequest(t: TestTown, action: LifecycleAction, target: string) {
-  const request = await t.model.lifecycle.request({ action, target, requestedBy: 'mayor' });
-  const finished = new Promise<
-    Extract<TownEvent, { type: 'lifecycle.done' } | { type: 'lifecycle.failed' }>
-  >((resolve) => {
-    const listener = (e: TownEvent) => {
-      if (
-        (e.type === 'lifecycle.done' || e.type === 'lifecycle.failed') &&
-        e.requestId === request.id
-      ) {
-        t.town.events.off('*', listener);
-        resolve(e);
-      }
-    };
-    t.town.events.on('*', listener);
-  });
-  t.town.wake();
-  return { request, outcome: await until(t, finished, { withinMs: 120_000 }) };
 }
 
 describe('rig lifecycle requests', () => {

@@ -1,8 +1,7 @@
-import type { LifecycleAction, TownEvent } from '@belfry/core';
 import { createTestTown, type TestTown } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
 import { recordSupervision } from './chainHelpers';
-import { eventsOf, since, TIMINGS, until, waitFor } from './helpers';
+import { eventsOf, sessionRequest, since, TIMINGS, until, waitFor } from './helpers';
 
 // Operator actions are never crashes: a session the town stops on purpose (a dock, a restart or
 // stop request, `done`) is recorded on its polecat, so its bead's next spawn is not a respawn,
@@ -18,25 +17,6 @@ async function hooked(t: TestTown) {
   const { agent, beadId } = await t.work('long job');
   const spawned = await waitFor(t, 'polecat.spawned', { where: (e) => e.beadId === beadId });
   return { agent, beadId, epoch: spawned.epoch };
-}
-
-/** Queues a session request as the Mayor would, wakes the town, and waits until it is done. */
-async function sessionRequest(t: TestTown, action: LifecycleAction, target: string) {
-  const request = await t.model.lifecycle.request({ action, target, requestedBy: 'mayor' });
-  const finished = new Promise<TownEvent>((resolve) => {
-    const listener = (e: TownEvent) => {
-      if (
-        (e.type === 'lifecycle.done' || e.type === 'lifecycle.failed') &&
-        e.requestId === request.id
-      ) {
-        t.town.events.off('*', listener);
-        resolve(e);
-      }
-    };
-    t.town.events.on('*', listener);
-  });
-  t.town.wake();
-  return until(t, finished, { withinMs: 120_000 });
 }
 
 /** The bead is still at work: hooked, never blocked, no respawn counted, no escalation. */
@@ -132,7 +112,7 @@ describe('operator actions are never crashes', () => {
     const w = await hooked(t);
     let epoch = w.epoch;
     for (let i = 0; i < 4; i++) {
-      const outcome = await sessionRequest(t, 'restart', w.agent);
+      const { outcome } = await sessionRequest(t, 'restart', w.agent);
       expect(outcome.type).toBe('lifecycle.done');
       const session = await t.session(w.agent);
       expect(session.state).toBe('running');
@@ -152,7 +132,7 @@ describe('operator actions are never crashes', () => {
   it('a stop request records why; the bead goes back to open, uncounted', async () => {
     const t = await createTestTown({ timings: TIMINGS, agent: CHATTY });
     const w = await hooked(t);
-    const outcome = await sessionRequest(t, 'stop', w.agent);
+    const { outcome } = await sessionRequest(t, 'stop', w.agent);
     expect(outcome.type).toBe('lifecycle.done');
     expect(await t.model.polecats.get(w.agent)).toMatchObject({
       stoppedEpoch: w.epoch,
