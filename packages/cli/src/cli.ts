@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   BelfryError,
@@ -12,10 +12,9 @@ import {
   type WarrantRelease,
 } from '@belfry/core';
 import { humanOutcome } from '@belfry/gate-human';
-import { SqliteStore } from '@belfry/store-sqlite';
 import { Command, CommanderError, Option } from 'commander';
 import { type BelfryConfig, CONFIG_FILE, defaultConfigText, loadConfig } from './config';
-import { ALREADY_RUNNING, runDaemon } from './daemon';
+import { ALREADY_RUNNING, type DaemonPing, runDaemon } from './daemon';
 import { LINES_RULE, numeric, TIMEOUT_RULE } from './numericOption';
 import {
   controlSocketProblem,
@@ -26,6 +25,7 @@ import {
   readJson,
   sendControl,
 } from './runtime';
+import { openTownStore } from './townStore';
 
 /**
  * Exit codes of the `belfry` command.
@@ -108,8 +108,7 @@ export async function main(
   const withModel = async <T>(cmd: Command, job: (model: TownModel) => Promise<T>): Promise<T> => {
     const c = cfg(cmd);
     ensureStateDir(daemonPaths(c));
-    mkdirSync(dirname(c.store.path), { recursive: true, mode: 0o700 });
-    const store = SqliteStore.open({ path: c.store.path, verify: false });
+    const store = openTownStore(c, { verify: false });
     try {
       const model = createTownModel({ store, gateTypes: [] });
       // The config's rigs exist before the daemon first ran, so work can be queued for them.
@@ -163,6 +162,9 @@ export async function main(
     .option('--memory-if-no-tmux', 'use the memory driver where tmux is missing')
     .action(async (opts: { memoryIfNoTmux?: boolean }, cmd: Command) => {
       const c = cfg(cmd);
+      // Output that cannot be written (a full disk under daemon.stderr, a closed pipe) is lost,
+      // never the end of the daemon.
+      for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
       const running = await runDaemon(c, {
         onEvent: (line) => io.out(`${paint('2', new Date().toISOString())} ${line}\n`),
         fallbackDriver: opts.memoryIfNoTmux === true,
@@ -172,9 +174,10 @@ export async function main(
       const onSignal = (signal: string) => void running.stop(`${signal}`);
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      await running.stopped;
+      const exit = await running.stopped;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      if (exit.failed) throw new Exit(EXIT.FAILED, `the daemon stopped: ${exit.reason}`);
     });
 
   daemon
@@ -193,6 +196,8 @@ export async function main(
         throw new Exit(EXIT.ALREADY_RUNNING, `a daemon already runs for ${c.home}`);
       const bin = process.argv[1] as string;
       const errors = join(c.stateDir, 'daemon.stderr');
+      // What this start adds to the file is what explains a failure, not an earlier run's lines.
+      const errorsFrom = existsSync(errors) ? statSync(errors).size : 0;
       const child = spawn(
         process.execPath,
         [...process.execArgv, bin, 'daemon', 'run', '--config', c.file],
@@ -206,6 +211,14 @@ export async function main(
       child.unref();
       const deadline = Date.now() + opts.timeout;
       while (Date.now() < deadline) {
+        if (child.exitCode === ALREADY_RUNNING) {
+          const pid = readJson<DaemonState>(paths.state)?.pid;
+          throw new Exit(
+            EXIT.ALREADY_RUNNING,
+            `a daemon already runs for ${c.home}${pid ? ` (pid ${pid})` : ''}`,
+          );
+        }
+        if (child.exitCode !== null || child.signalCode !== null) break;
         // Read again each time: a deep town's daemon records a socket of its own choosing.
         const socket = daemonPaths(c).socket;
         if (DaemonLock.held(paths.lock) && existsSync(socket)) {
@@ -215,16 +228,37 @@ export async function main(
               EXIT.FAILED,
               `the control socket ${socket} ${problem}; not trusting it, so the daemon's start is not confirmed`,
             );
-          print(cmd, { pid: child.pid, started: true }, () => `daemon started (pid ${child.pid})`);
-          return;
+          // Started means this child answers: another starter's daemon may hold the lock, and
+          // then this child ends with ALREADY_RUNNING.
+          const answer = (await sendControl(socket, { cmd: 'ping' }, 1_000)) as
+            | { result?: DaemonPing }
+            | undefined;
+          if (answer?.result?.pid === child.pid) {
+            print(
+              cmd,
+              { pid: child.pid, started: true },
+              () => `daemon started (pid ${child.pid})`,
+            );
+            return;
+          }
         }
-        if (child.exitCode !== null) break;
         await new Promise((r) => setTimeout(r, 50));
       }
       const tail = existsSync(errors)
-        ? readFileSync(errors, 'utf8').trim().split('\n').slice(-5).join('\n')
+        ? readFileSync(errors)
+            .subarray(errorsFrom)
+            .toString('utf8')
+            .trim()
+            .split('\n')
+            .slice(-5)
+            .join('\n')
         : '';
-      throw new Exit(EXIT.FAILED, `the daemon did not start${tail ? `:\n${tail}` : ''}`);
+      throw new Exit(
+        EXIT.FAILED,
+        child.exitCode === null && child.signalCode === null
+          ? `the daemon (pid ${child.pid}) did not confirm its start within ${opts.timeout} ms; see \`belfry daemon logs\`${tail ? `:\n${tail}` : ''}`
+          : `the daemon did not start${tail ? `:\n${tail}` : ''}`,
+      );
     });
 
   daemon
@@ -253,21 +287,35 @@ export async function main(
   daemon
     .command('status')
     .description('whether the daemon runs, and its heartbeat')
-    .action((_opts: unknown, cmd: Command) => {
+    .action(async (_opts: unknown, cmd: Command) => {
       const paths = daemonPaths(cfg(cmd));
       const state = readJson<DaemonState>(paths.state);
       const running = DaemonLock.held(paths.lock);
       const now = Date.now();
       const stale =
         running && state !== undefined && now - state.lastHeartbeat > 3 * state.heartbeatMs;
+      // Files it cannot write (a full disk) are only known to the daemon: ask it.
+      const answer = running
+        ? ((await sendControl(paths.socket, { cmd: 'ping' }, 2_000).catch(() => undefined)) as
+            | { result?: DaemonPing }
+            | undefined)
+        : undefined;
+      const faults = answer?.result?.faults ?? [];
       const data = {
         state: running ? (stale ? 'stale' : 'running') : 'stopped',
         ...(state ?? {}),
+        ...(running ? { faults } : {}),
       };
       print(cmd, data, () =>
-        running
-          ? `${stale ? paint('33', 'stale') : paint('32', 'running')}: pid ${state?.pid}, up since ${new Date(state?.startedAt ?? now).toISOString()}, ${state?.heartbeatCount ?? 0} heartbeats, the last ${Math.round((now - (state?.lastHeartbeat ?? now)) / 1000)} s ago`
-          : `stopped${state ? ` (last run: pid ${state.pid}, last heartbeat ${new Date(state.lastHeartbeat).toISOString()})` : ''}`,
+        [
+          running
+            ? `${stale ? paint('33', 'stale') : paint('32', 'running')}: pid ${state?.pid}, up since ${new Date(state?.startedAt ?? now).toISOString()}, ${state?.heartbeatCount ?? 0} heartbeats, the last ${Math.round((now - (state?.lastHeartbeat ?? now)) / 1000)} s ago`
+            : `stopped${state ? ` (last run: pid ${state.pid}, last heartbeat ${new Date(state.lastHeartbeat).toISOString()})` : ''}`,
+          ...faults.map(
+            (f) =>
+              `${paint('31', 'cannot write')} ${f.file} since ${new Date(f.since).toISOString()} (${f.failures} times): ${f.error}`,
+          ),
+        ].join('\n'),
       );
     });
 

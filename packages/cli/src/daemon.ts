@@ -10,7 +10,7 @@ import { createTmuxDriver } from '@belfry/driver-tmux';
 import { githubGate } from '@belfry/gate-github';
 import { humanGate } from '@belfry/gate-human';
 import { timerGate } from '@belfry/gate-timer';
-import { SqliteStore } from '@belfry/store-sqlite';
+import type { SqliteStore } from '@belfry/store-sqlite';
 import type { BelfryConfig } from './config';
 import {
   DaemonLock,
@@ -20,9 +20,12 @@ import {
   ensureStateDir,
   listenControl,
   placeControlSocket,
+  readJson,
+  removeLeftovers,
   removePrivateSocketFolder,
   writeJsonAtomic,
 } from './runtime';
+import { openTownStore } from './townStore';
 
 /** Whether tmux can be run here. */
 export function hasTmux(): boolean {
@@ -64,20 +67,37 @@ export function gatesFor(config: BelfryConfig): GateEvaluator[] {
   return gates;
 }
 
+/** How a daemon ended: why, and whether that was a failure (`belfry daemon run` exits 1). */
+export interface DaemonExit {
+  reason: string;
+  failed: boolean;
+}
+
 /** A running daemon: its town and how to stop it. */
 export interface RunningDaemon {
   town: Town;
-  /** Settles once the daemon stopped (lock released, socket removed). */
-  stopped: Promise<void>;
+  /** Settles once the daemon stopped (lock released, socket removed), saying why. */
+  stopped: Promise<DaemonExit>;
   stop(reason: string): Promise<void>;
+}
+
+/** What a daemon answers on its control socket to `ping` (and `daemon status` shows). */
+export interface DaemonPing {
+  pid: number;
+  /** Its own files it cannot write now (a full disk), each since when. */
+  faults: OwnFileFault[];
 }
 
 /** Exit codes of `belfry daemon run` / `start` when it cannot run. */
 export const ALREADY_RUNNING = 3;
 
 /**
- * Runs the daemon in this process: takes the lock (or throws ALREADY_RUNNING), opens the store,
- * starts the town, writes its state every heartbeat, logs, and listens on the control socket.
+ * Runs the daemon in this process: takes the lock (or throws ALREADY_RUNNING), opens the town's
+ * store (see {@link openTownStore}), listens on the control socket, and only then starts the town
+ * (a daemon that cannot listen never starts one); writes its state every heartbeat, checks there
+ * that the store file is still the one it opened, and logs. Writing its own files never ends it
+ * (see {@link OwnFiles}); the town failing, or its store being removed or replaced, stops it as a
+ * failure.
  */
 export async function runDaemon(
   config: BelfryConfig,
@@ -88,25 +108,64 @@ export async function runDaemon(
   mkdirSync(dirname(config.store.path), { recursive: true, mode: 0o700 });
   const lock = DaemonLock.acquire(paths.lock);
   if (!lock) {
+    const holder = readJson<DaemonState>(paths.state)?.pid;
     const error = new Error(
-      `a belfry daemon already runs for ${config.home} (it holds ${paths.lock})`,
+      `a belfry daemon already runs for ${config.home}${holder ? ` (pid ${holder})` : ''}; it holds ${paths.lock}`,
     );
     (error as Error & { exitCode?: number }).exitCode = ALREADY_RUNNING;
     throw error;
   }
+  // Only the lock's holder writes these: what is there is a killed daemon's half-written file.
+  removeLeftovers(paths);
   const log = new DaemonLog(paths.log, config.logs.maxBytes, config.logs.keep);
+  const files = new OwnFiles();
   const say = (line: string) => {
-    log.write(line);
     options.onEvent?.(line);
+    const change = files.attempt('daemon.log', () => log.write(line));
+    if (change) options.onEvent?.(change);
+  };
+  const writeOwn = (file: string, write: () => void) => {
+    const change = files.attempt(file, write);
+    if (change) say(change);
   };
   let store: SqliteStore | undefined;
   let server: Server | undefined;
+  let town: Town | undefined;
+  let stopping: Promise<void> | undefined;
+  let resolveStopped: (exit: DaemonExit) => void = () => {};
+  const stopped = new Promise<DaemonExit>((r) => {
+    resolveStopped = r;
+  });
+  const stop = (reason: string, failed = false): Promise<void> => {
+    stopping ??= (async () => {
+      say(`stopping: ${reason}`);
+      await town
+        ?.stop()
+        .catch((error: Error) => say(`the town did not stop cleanly: ${error.message}`));
+      server?.close();
+      rmSync(paths.socket, { force: true });
+      removePrivateSocketFolder(paths);
+      await store?.close().catch(() => undefined);
+      lock.release();
+      say('stopped');
+      resolveStopped({ reason, failed });
+    })();
+    return stopping;
+  };
   try {
-    store = SqliteStore.open({ path: config.store.path, durability: config.store.durability });
+    store = openTownStore(config);
+    const opened = store;
+    // Listen before the town starts: a daemon that cannot take its socket starts nothing.
+    placeControlSocket(paths);
+    server = await listenControl(paths.socket, async (request) => {
+      if (request.cmd === 'wake') town?.wake();
+      else if (request.cmd === 'stop') void stop('asked to stop');
+      return { pid: process.pid, faults: files.faults() } satisfies DaemonPing;
+    });
     const driver = driverFor(config, { fallback: options.fallbackDriver ?? false });
     const fill = (text: string, v: Record<string, string>) =>
       text.replace(/\{(agent|bead|title)\}/g, (_, k: string) => v[k] ?? '');
-    const town = createTown({
+    const running = createTown({
       store,
       driver,
       rigs: config.rigs,
@@ -125,24 +184,34 @@ export async function runDaemon(
         if (m.kind === 'report') say(`mayor ← [${m.report.severity}] ${m.report.title}`);
       },
     });
+    town = running;
     const startedAt = Date.now();
     let heartbeatCount = 0;
-    const writeState = () => {
-      const state: DaemonState = {
-        pid: process.pid,
-        startedAt,
-        lastHeartbeat: Date.now(),
-        heartbeatCount,
-        heartbeatMs: config.timings.heartbeatMs ?? 180_000,
-        socket: paths.socket,
-        config: config.file,
-      };
-      writeJsonAtomic(paths.state, state);
+    const writeState = () =>
+      writeOwn('state.json', () =>
+        writeJsonAtomic(paths.state, {
+          pid: process.pid,
+          startedAt,
+          lastHeartbeat: Date.now(),
+          heartbeatCount,
+          heartbeatMs: config.timings.heartbeatMs ?? 180_000,
+          socket: paths.socket,
+          config: config.file,
+        } satisfies DaemonState),
+      );
+    const writeStatus = async () => {
+      const status = await running.status();
+      writeOwn('status.json', () => writeJsonAtomic(paths.status, status));
     };
-    const writeStatus = async () => writeJsonAtomic(paths.status, await town.status());
-    town.events.on('*', (e: TownEvent) => {
+    running.events.on('*', (e: TownEvent) => {
       if (e.type === 'heartbeat') {
         heartbeatCount = e.count;
+        try {
+          opened.verifyFile();
+        } catch (error) {
+          void stop((error as Error).message, true);
+          return;
+        }
         writeState();
         void writeStatus().catch(() => undefined);
         return;
@@ -150,44 +219,80 @@ export async function runDaemon(
       if (e.type === 'patrol.step' || e.type === 'patrol.started') return;
       say(describeEvent(e));
     });
-    placeControlSocket(paths);
     writeState();
-    await town.start();
+    await running.start();
+    running.whenStopped().then(
+      () => void stop('the town stopped', !stopping),
+      (error: Error) => void stop(`the town failed: ${error.message}`, true),
+    );
     await writeStatus();
-    let stopping: Promise<void> | undefined;
-    let resolveStopped: () => void = () => {};
-    const stopped = new Promise<void>((r) => {
-      resolveStopped = r;
-    });
-    const stop = (reason: string): Promise<void> => {
-      stopping ??= (async () => {
-        say(`stopping: ${reason}`);
-        await town.stop();
-        server?.close();
-        rmSync(paths.socket, { force: true });
-        removePrivateSocketFolder(paths);
-        await store?.close();
-        lock.release();
-        say('stopped');
-        resolveStopped();
-      })();
-      return stopping;
-    };
-    server = await listenControl(paths.socket, async (request) => {
-      if (request.cmd === 'wake') town.wake();
-      else if (request.cmd === 'stop') void stop('asked to stop');
-      return { pid: process.pid };
-    });
     say(
       `started: pid ${process.pid}, store ${config.store.path}, driver ${driver.kind}, rigs ${config.rigs.join(', ') || 'none'}`,
     );
-    return { town, stopped, stop };
+    return { town: running, stopped, stop };
   } catch (error) {
+    say(`could not start: ${(error as Error).message}`);
+    await town?.stop().catch(() => undefined);
     server?.close();
     removePrivateSocketFolder(paths);
     await store?.close().catch(() => undefined);
     lock.release();
     throw error;
+  }
+}
+
+/** A file of the daemon's own that it cannot write now. */
+export interface OwnFileFault {
+  file: string;
+  /** The error (its code and message), e.g. `ENOSPC: no space left on device`. */
+  error: string;
+  /** When writing it first failed (ms since the epoch), and how often it failed since. */
+  since: number;
+  failures: number;
+}
+
+/**
+ * The daemon's writes to its own files (state, status, log). None of them may end the daemon: a
+ * failed write (a full disk) is remembered with when it began and how often it failed; its first
+ * failure and its recovery are each told once; `ping` answers the open ones.
+ */
+export class OwnFiles {
+  private readonly failing = new Map<string, OwnFileFault>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * Runs one write. Returns a line to tell when this write changed the file's state (its first
+   * failure, or its first success after failures), otherwise undefined.
+   */
+  attempt(file: string, write: () => void): string | undefined {
+    try {
+      write();
+    } catch (error) {
+      const known = this.failing.get(file);
+      if (known) {
+        known.failures++;
+        return undefined;
+      }
+      const e = error as NodeJS.ErrnoException;
+      const fault = {
+        file,
+        error: e.message ?? String(error),
+        since: this.now(),
+        failures: 1,
+      };
+      this.failing.set(file, fault);
+      return `cannot write ${file}: ${fault.error}; the daemon goes on and tries again`;
+    }
+    const was = this.failing.get(file);
+    if (!was) return undefined;
+    this.failing.delete(file);
+    return `${file} is written again (it failed ${was.failures} times over ${Math.round((this.now() - was.since) / 1000)} s: ${was.error})`;
+  }
+
+  /** The files failing now. */
+  faults(): OwnFileFault[] {
+    return [...this.failing.values()].map((f) => ({ ...f }));
   }
 }
 

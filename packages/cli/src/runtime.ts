@@ -7,6 +7,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -18,6 +19,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { BelfryError } from '@belfry/core';
+import { processAlive } from '@belfry/core/driver';
 import Database from 'better-sqlite3';
 import type { BelfryConfig } from './config';
 
@@ -265,21 +267,28 @@ export function removePrivateSocketFolder(paths: DaemonPaths): void {
 }
 
 /**
- * The daemon's lock: an exclusive SQLite transaction on `daemon.lock`, held for the daemon's
- * life. The kernel releases it when the process ends however it ends, so "is a daemon running"
- * is a question to the lock, never a guess from a pid.
+ * The daemon's lock: an exclusive SQLite lock on `daemon.lock`, held for the daemon's life. The
+ * kernel releases it when the process ends however it ends, so "is a daemon running" is a
+ * question to the lock, never a guess from a pid. Asking only reads (a shared lock that two
+ * askers never contend for), so a question never makes a starting daemon or another asker see a
+ * lock that nobody holds.
  */
 export class DaemonLock {
   private constructor(private readonly db: Database.Database) {}
 
-  /** Takes the lock, or returns undefined if another process holds it. */
-  static acquire(path: string): DaemonLock | undefined {
-    const db = new Database(path, { timeout: 0 });
+  /**
+   * Takes the lock, or returns undefined if another process holds it. A moment's contention
+   * (someone asking {@link DaemonLock.held} just then) is waited out, up to `waitMs`.
+   */
+  static acquire(path: string, waitMs = 2_000): DaemonLock | undefined {
+    const db = new Database(path, { timeout: waitMs });
     try {
       db.pragma('journal_mode = DELETE');
       db.pragma('locking_mode = EXCLUSIVE');
-      db.exec('BEGIN EXCLUSIVE');
+      // The table is made (and committed) before the lock is taken: the lock's own transaction
+      // then writes nothing, so a killed daemon leaves no journal for the next one to replay.
       db.exec('CREATE TABLE IF NOT EXISTS held (at INTEGER)');
+      db.exec('BEGIN EXCLUSIVE');
       return new DaemonLock(db);
     } catch (error) {
       db.close();
@@ -294,8 +303,7 @@ export class DaemonLock {
     if (!existsSync(path)) return false;
     const db = new Database(path, { timeout: 0, fileMustExist: true });
     try {
-      db.exec('BEGIN IMMEDIATE');
-      db.exec('ROLLBACK');
+      db.prepare('SELECT count(*) FROM sqlite_schema').get();
       return false;
     } catch (error) {
       if (/SQLITE_BUSY|SQLITE_LOCKED/.test(String((error as { code?: string }).code))) return true;
@@ -325,11 +333,40 @@ export interface DaemonState {
   config: string;
 }
 
-/** Writes a JSON file so that a reader sees the old or the new one, never half of one. */
+/**
+ * Writes a JSON file so that a reader sees the old or the new one, never half of one. A failed
+ * write (a full disk) leaves the old file and no half-written copy beside it.
+ */
 export function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Removes what a killed daemon left half-written in the state folder (`state.json.<pid>.tmp`,
+ * `status.json.<pid>.tmp`, the socket record's `.tmp`). Called by the lock's holder, the only
+ * writer of those files.
+ */
+export function removeLeftovers(paths: DaemonPaths): void {
+  let names: string[];
+  try {
+    names = readdirSync(paths.dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const ours = /^(state|status)\.json\.\d+\.tmp$|^control\.socket\.tmp$/.test(name);
+    // The town's record is written by commands too: only a dead writer's copy is left over.
+    const writer = /^town\.json\.(\d+)\.tmp$/.exec(name)?.[1];
+    if (ours || (writer !== undefined && !processAlive(Number(writer))))
+      rmSync(join(paths.dir, name), { force: true });
+  }
 }
 
 export function readJson<T>(path: string): T | undefined {
@@ -379,7 +416,6 @@ export async function listenControl(
   path: string,
   handle: (request: ControlRequest) => Promise<unknown>,
 ): Promise<Server> {
-  rmSync(path, { force: true });
   const server = createServer((socket) => {
     let buffer = '';
     socket.setEncoding('utf8');
@@ -403,9 +439,16 @@ export async function listenControl(
   });
   const before = process.umask(0o177);
   try {
+    rmSync(path, { force: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(path, () => resolve());
+    });
+  } catch (error) {
+    throw new DaemonFilesError({
+      code: 'CONTROL_SOCKET',
+      message: `cannot listen on the control socket ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the daemon did not start its town. Remove what is at that path, or free it, and start again`,
+      cause: error,
     });
   } finally {
     process.umask(before);

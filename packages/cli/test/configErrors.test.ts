@@ -1,19 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { CONFIG_FILE, defaultConfigText, loadConfig } from '@belfry/cli';
 import { ConfigError } from '@belfry/core';
 import { checkSessionSpec } from '@belfry/core/driver';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defaultTmuxSocket } from '../src/config';
-
-const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..', '..');
-const BIN = join(ROOT, 'packages', 'cli', 'src', 'bin.ts');
-const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+import { belfry } from './bin';
 
 const folder = () => mkdtempSync(join(tmpdir(), 'belfry-cfg-'));
 
@@ -234,14 +228,7 @@ describe('the real command on a bad config', () => {
     async (_what, text) => {
       const dir = folder();
       write(text, dir);
-      const result = await run(
-        process.execPath,
-        ['--conditions=@belfry/source', '--import', TSX, BIN, 'daemon', 'status'],
-        { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 },
-      ).then(
-        () => ({ code: 0, err: '' }),
-        (e: { code: number; stderr: string }) => ({ code: e.code, err: e.stderr }),
-      );
+      const result = await belfry(dir, 'daemon', 'status');
       expect(result.code).toBe(2);
       expect(result.err).toMatch(
         new RegExp(`^belfry: ${dir}/belfry\\.yaml:\\d+:\\d+: not valid YAML`),

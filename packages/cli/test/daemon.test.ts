@@ -1,54 +1,16 @@
-import { execFile } from 'node:child_process';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { CONFIG_FILE } from '@belfry/cli';
 import { createTownModel } from '@belfry/core';
 import { createTmuxDriver } from '@belfry/driver-tmux';
 import { SqliteStore } from '@belfry/store-sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonLock, DaemonLog, writeJsonAtomic } from '../src/runtime';
+import { belfry, daemonState, eventually } from './bin';
 
-const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..', '..');
-const BIN = join(ROOT, 'packages', 'cli', 'src', 'bin.ts');
-const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 let serial = 0;
 const towns: Array<{ dir: string; socket: string }> = [];
-
-/** Runs the real `belfry` command in a process of its own. */
-async function belfry(
-  dir: string,
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--conditions=@belfry/source', '--import', TSX, BIN, ...args],
-      {
-        cwd: dir,
-        env: { ...process.env, NO_COLOR: '1' },
-        timeout: 60_000,
-      },
-    );
-    return { code: 0, out: stdout, err: stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof e.code === 'number' ? e.code : 1,
-      out: e.stdout ?? '',
-      err: e.stderr ?? '',
-    };
-  }
-}
 
 /** A town folder with a config for tests: tmux on a socket of its own, fast heartbeats. */
 function town(): { dir: string; socket: string } {
@@ -80,27 +42,7 @@ timings:
   return t;
 }
 
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false> | T | undefined | false,
-  ms = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const state = (dir: string) =>
-  existsSync(join(dir, '.belfry', 'state.json'))
-    ? (JSON.parse(readFileSync(join(dir, '.belfry', 'state.json'), 'utf8')) as {
-        pid: number;
-        heartbeatCount: number;
-      })
-    : undefined;
+const state = daemonState;
 
 afterEach(async () => {
   for (const t of towns.splice(0)) {

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -14,7 +14,6 @@ import {
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { CONFIG_FILE, loadConfig } from '@belfry/cli';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -24,35 +23,14 @@ import {
   ensureStateDir,
   sendControl,
 } from '../src/runtime';
+import { belfry } from './bin';
 
-const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..', '..', '..');
-const BIN = join(ROOT, 'packages', 'cli', 'src', 'bin.ts');
-const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 const isRoot = process.getuid?.() === 0;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
 });
-
-async function belfry(dir: string, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      ['--conditions=@belfry/source', '--import', TSX, BIN, ...args],
-      { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 },
-    );
-    return { code: 0, out: stdout, err: stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return {
-      code: typeof e.code === 'number' ? e.code : 1,
-      out: e.stdout ?? '',
-      err: e.stderr ?? '',
-    };
-  }
-}
 
 /** A memory-driver town in `dir` (created). */
 function town(dir = mkdtempSync(join(tmpdir(), 'belfry-sock-'))): string {

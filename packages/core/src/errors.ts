@@ -63,7 +63,11 @@ export type StoreErrorCode =
   /** The store's file could not be opened, read or written (missing folder, permissions, disk full). */
   | 'IO'
   /** The store was closed. */
-  | 'CLOSED';
+  | 'CLOSED'
+  /** The store's file is not there, and it was not to be created (a store that was made once). */
+  | 'MISSING'
+  /** The store's file was removed or replaced by another while the store had it open. */
+  | 'REPLACED';
 
 /** Codes carried by {@link DriverError}. */
 export type DriverErrorCode =

@@ -73,7 +73,11 @@ describe('Polecats.recordExit', () => {
 
   it.each([
     ['a negative epoch', { epoch: -1 }, 'epoch must be an integer >= 0'],
-    ['an unknown reason', { reason: 'gone' }, 'reason must be one of exited, missing, stopped'],
+    [
+      'an unknown reason',
+      { reason: 'gone' },
+      'reason must be one of exited, missing, lost, stopped',
+    ],
     ['a fractional exit code', { exitCode: 1.5 }, 'exitCode must be an integer or null'],
     ['an empty signal', { signal: '' }, 'signal must be a non-empty string or null'],
     [

@@ -190,6 +190,8 @@ export class MemoryDriver implements SessionDriver {
   private readonly maxOutputLines: number;
   private readonly sessions = new Map<string, Session>();
   private closed = false;
+  /** Which "host" runs the sessions: a new one after {@link MemoryDriver.loseHost}. */
+  private hostGeneration = 1;
 
   /** @param options - see {@link MemoryDriverOptions}. */
   constructor(options: MemoryDriverOptions = {}) {
@@ -305,7 +307,12 @@ export class MemoryDriver implements SessionDriver {
   async status(name: string): Promise<SessionStatus> {
     checkSessionName(name);
     const session = this.sessions.get(name);
-    return session ? this.statusOf(name, session) : { name, state: 'missing' };
+    return session ? this.statusOf(name, session) : { name, state: 'missing', host: this.host };
+  }
+
+  /** What runs the sessions now (see {@link SessionStatus.host}). */
+  get host(): string {
+    return `memory:${this.hostGeneration}`;
   }
 
   async list(): Promise<SessionStatus[]> {
@@ -377,6 +384,17 @@ export class MemoryDriver implements SessionDriver {
   /** Kills a running session now, as a crash (`SIGKILL` by default). */
   crash(name: string, signal = 'SIGKILL'): void {
     this.end(this.running(name, 'crash'), null, signal);
+  }
+
+  /**
+   * Takes the whole host down, as a tmux server's death: every session ends and is gone
+   * (`missing`, not `exited`), and what starts from now runs on a new host (another
+   * {@link MemoryDriver.host}).
+   */
+  loseHost(): void {
+    for (const session of this.sessions.values()) this.end(session, null, 'SIGHUP');
+    this.sessions.clear();
+    this.hostGeneration++;
   }
 
   /** Makes a running session exit by itself with a code. */
@@ -480,6 +498,7 @@ export class MemoryDriver implements SessionDriver {
     const base = {
       name,
       epoch: s.spec.epoch,
+      host: this.host,
       startedAt: s.startedAt,
       lastActivityAt: s.lastActivityAt,
       ...(s.spec.labels === undefined ? {} : { labels: s.spec.labels }),

@@ -8,12 +8,21 @@ import {
   checkSessionName,
   checkSessionSpec,
   DriverError,
+  processAlive,
   type SessionDriver,
   type SessionSpec,
   type SessionStatus,
   type StopOptions,
 } from '@belfry/core/driver';
-import { hasProc, isAlive, sessionProcesses, signalAll } from './procs';
+import {
+  hasProc,
+  identify,
+  isAlive,
+  orphanProcesses,
+  type ProcessIdentity,
+  sessionProcesses,
+  signalAll,
+} from './procs';
 import { driverError, Tmux, TmuxCallError, type TmuxSocket } from './tmux';
 
 /** Options of {@link createTmuxDriver}. */
@@ -139,6 +148,8 @@ const FIELDS = [
   'window_activity',
   'pane_in_mode',
   'pid',
+  'start_time',
+  'pane_tty',
   '@belfry_nudge',
   '@belfry_labels',
 ] as const;
@@ -160,6 +171,10 @@ interface Pane {
   inMode: boolean;
   /** The tmux server's pid. */
   serverPid: number;
+  /** The tmux server's start (seconds): with its pid, which server this is. */
+  serverStart: string;
+  /** The pane's terminal (`/dev/pts/N`). */
+  tty: string;
   /** `before after hash` of the last nudge (see nudge). */
   nudge: string;
   labels: Record<string, string> | undefined;
@@ -167,16 +182,6 @@ interface Pane {
 
 /** The longest line a terminal in canonical mode takes (Linux's N_TTY: 4,096 with the newline). */
 const CANONICAL_LINE_BYTES = 4_095;
-
-/** Whether a process of this machine is alive (a zombie or one of another user's counts). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const SIGNALS = new Map<number, string>(
   Object.entries(constants.signals).map(([name, n]) => [n as number, name]),
@@ -192,7 +197,7 @@ function parsePanes(out: string): Pane[] {
     if (!epoch || !/^\d+$/.test(epoch) || windowIndex !== '0' || paneIndex !== '0') continue;
     let labels: Record<string, string> | undefined;
     try {
-      labels = f[15] ? (JSON.parse(f.slice(15).join('\t')) as Record<string, string>) : undefined;
+      labels = f[17] ? (JSON.parse(f.slice(17).join('\t')) as Record<string, string>) : undefined;
     } catch {
       labels = undefined;
     }
@@ -209,7 +214,9 @@ function parsePanes(out: string): Pane[] {
       activity: Number(f[11]),
       inMode: f[12] === '1',
       serverPid: Number(f[13]),
-      nudge: f[14] ?? '',
+      serverStart: f[14] ?? '',
+      tty: f[15] ?? '',
+      nudge: f[16] ?? '',
       labels,
     });
   }
@@ -353,6 +360,75 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
   /** Per session: the activity second that was judged to be only a nudge's echo, and the verdict. */
   const echoVerdicts = new Map<string, { key: string; activity: number }>();
 
+  /** The server this driver last saw its sessions on (`tmux:<pid>:<start>`); null: not looked yet. */
+  let seenHost: string | undefined | null = null;
+  /** Each session's pane process as last seen: it leads the pane's process session. */
+  const seenPanes = new Map<string, ProcessIdentity>();
+  let reaping: Promise<void> = Promise.resolve();
+  const hostOf = (p: Pane) => `tmux:${p.serverPid}:${p.serverStart}`;
+
+  /** The server running now (`tmux:<pid>:<start>`), or undefined when none runs. */
+  async function hostNow(): Promise<string | undefined> {
+    const out = (await tmux.runIfThere(['display-message', '-p', '#{pid}:#{start_time}']))?.trim();
+    return out ? `tmux:${out}` : undefined;
+  }
+
+  /**
+   * Notes the server the sessions are on. When it is not the one seen before (it died, another
+   * took its place, or this driver just began), what the sessions of the old one left running
+   * is ended in the background (see {@link reapOrphans}).
+   */
+  function noticeHost(host: string | undefined, seen: readonly Pane[]): void {
+    for (const p of seen) {
+      if (p.dead || seenPanes.get(p.name)?.pid === p.pid) continue;
+      const id = hasProc() ? identify(p.pid) : undefined;
+      if (id) seenPanes.set(p.name, id);
+    }
+    if (host === seenHost) return;
+    seenHost = host;
+    if (!hasProc()) return;
+    reaping = reaping.then(reapOrphans).catch(() => undefined);
+  }
+
+  /**
+   * Ends what sessions that are gone left running: processes carrying this server's marker for
+   * a session that is not on the server now (a \`setsid\` child outlives its server), and the
+   * processes still in a lost pane's process session (a child that ignored the hangup). The
+   * sessions are listed after the scan, so a session started meanwhile is never taken for lost.
+   * SIGTERM, a short grace, then SIGKILL until a scan finds nothing.
+   */
+  async function reapOrphans(): Promise<void> {
+    const prefix = `BELFRY_SESSION=${socketId}/`;
+    const lost = [...seenPanes.values()];
+    const find = async () => {
+      const candidates = orphanProcesses(prefix, lost);
+      if (candidates.length === 0) return [];
+      const present = new Map((await panes()).map((p) => [p.name, p.pid]));
+      const lostSids = new Set<number>();
+      for (const [name, id] of [...seenPanes])
+        if (present.get(name) !== id.pid) {
+          lostSids.add(id.pid);
+          seenPanes.delete(name);
+        }
+      for (const id of lost) if (![...present.values()].includes(id.pid)) lostSids.add(id.pid);
+      return candidates
+        .filter((c) => (c.session !== undefined ? !present.has(c.session) : lostSids.has(c.sid)))
+        .map((c) => c.pid);
+    };
+    const orphans = await find();
+    if (orphans.length === 0) return;
+    signalAll(orphans, 'SIGTERM');
+    const deadline = clock.now() + Math.min(stopGraceMs, 2_000);
+    while (orphans.some(isAlive) && clock.now() < deadline) await sleep(25);
+    // What is left, and whatever it spawned meanwhile, is killed until a scan finds nothing.
+    for (let round = 0; round < 20; round++) {
+      const left = (await find()).filter(isAlive);
+      if (left.length === 0) break;
+      signalAll(left, 'SIGKILL');
+      for (let i = 0; i < 20 && left.some(isAlive); i++) await sleep(10);
+    }
+  }
+
   async function panes(name?: string): Promise<Pane[]> {
     const out = await tmux.runIfThere(
       name === undefined
@@ -407,6 +483,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
       name: pane.name,
       epoch: pane.epoch,
       pid: pane.pid,
+      host: hostOf(pane),
       startedAt: pane.startedAt,
       lastActivityAt: await activityOf(pane),
       ...(pane.labels ? { labels: pane.labels } : {}),
@@ -454,7 +531,14 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     checkSessionName(name);
     try {
       const found = await pane(name);
-      return found ? toStatus(found) : { name, state: 'missing' };
+      if (found) {
+        noticeHost(hostOf(found), [found]);
+        return toStatus(found);
+      }
+      // Which server it is missing from: a session lost with its server is not its own fault.
+      const host = await hostNow();
+      noticeHost(host, []);
+      return { name, state: 'missing', ...(host === undefined ? {} : { host }) };
     } catch (error) {
       throw driverError(error, `status of session ${name}`);
     }
@@ -637,6 +721,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
         await sleep(25);
         all = await panes();
       }
+      noticeHost(all[0] === undefined ? undefined : hostOf(all[0]), all);
       return await Promise.all(all.map(toStatus));
     } catch (error) {
       throw driverError(error, 'list of sessions');
@@ -841,7 +926,8 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
    */
   async function terminate(name: string, target: Pane | undefined, graceMs: number): Promise<void> {
     const root = target && !target.dead ? target.pid : undefined;
-    const scan = () => (hasProc() ? sessionProcesses(root, marker(name)) : root ? [root] : []);
+    const scan = () =>
+      hasProc() ? sessionProcesses(root, marker(name), target?.tty) : root ? [root] : [];
     const procs = scan();
     if (procs.length === 0) return;
     signalAll(procs, 'SIGTERM', root);
@@ -890,7 +976,9 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     capture,
     stop,
     async close() {
-      // Sessions keep running: a new driver on the same socket re-attaches to them.
+      // Sessions keep running: a new driver on the same socket re-attaches to them. What a dead
+      // server's sessions left is being ended: that finishes first.
+      await reaping;
     },
     async killServer() {
       await tmux.runIfThere(['kill-server']);

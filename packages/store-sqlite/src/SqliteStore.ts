@@ -1,14 +1,20 @@
+import { randomBytes } from 'node:crypto';
 import {
   accessSync,
   closeSync,
   constants,
   existsSync,
+  fsyncSync,
+  linkSync,
   openSync,
+  readdirSync,
   readSync,
+  rmSync,
   statSync,
 } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { check } from '@belfry/core';
+import { processAlive } from '@belfry/core/driver';
 import {
   checkIndex,
   checkRecord,
@@ -40,8 +46,17 @@ export type Durability = 'full' | 'normal';
 
 /** Options of {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
-  /** The database file. Created with mode 0600 when missing; its folder must exist. */
+  /**
+   * The database file. Created whole with mode 0600 when missing (and `create` allows it): it is
+   * made under another name and linked into place, so the path never holds a half-made store;
+   * its folder must exist.
+   */
   path: string;
+  /**
+   * Whether a missing file is created. With `false` a missing file is a `MISSING` StoreError: the
+   * caller knows a store exists and must not be handed a new, empty one. @defaultValue true
+   */
+  create?: boolean;
   /** @defaultValue the town schema */
   schema?: StoreSchema;
   /** @defaultValue `'full'` */
@@ -113,6 +128,14 @@ export class SqliteStore implements Store {
   readonly schema: StoreSchema;
   /** The database file. */
   readonly path: string;
+  /**
+   * The store's identity: a random id recorded in the file when it was made (or, for a file made
+   * before ids were recorded, when it was first opened). A copy of the file has the same id; a
+   * new store never does.
+   */
+  readonly id: string;
+  /** The file this store has open (device and inode), to tell when the path names another. */
+  private readonly file: { dev: number; ino: number };
   private readonly db: Database.Database;
   private readonly queue = new TransactionQueue();
   private closed = false;
@@ -140,6 +163,9 @@ export class SqliteStore implements Store {
     this.db = db;
     this.path = path;
     this.schema = schema;
+    this.id = adopt(db, path, schema);
+    const st = statSync(path);
+    this.file = { dev: st.dev, ino: st.ino };
     this.sql = {
       get: db.prepare('SELECT body FROM belfry_records WHERE collection = ? AND id = ?'),
       exists: db.prepare('SELECT 1 AS one FROM belfry_records WHERE collection = ? AND id = ?'),
@@ -166,12 +192,13 @@ export class SqliteStore implements Store {
   /**
    * Opens (or creates) the store in `options.path`.
    *
-   * @throws StoreError `CORRUPT` (damaged, or not a belfry store), `SCHEMA_TOO_NEW`, `LOCKED`,
-   * `IO` (cannot be opened or written); ConfigError for bad options.
+   * @throws StoreError `CORRUPT` (damaged, empty, or not a belfry store), `SCHEMA_TOO_NEW`,
+   * `LOCKED`, `MISSING` (no file, and `create: false`), `IO` (cannot be opened or written);
+   * ConfigError for bad options.
    */
   static open(options: SqliteStoreOptions): SqliteStore {
     const o = check.object(options, 'options');
-    check.keys(o, ['path', 'schema', 'durability', 'busyTimeoutMs', 'verify'], 'options');
+    check.keys(o, ['path', 'schema', 'durability', 'busyTimeoutMs', 'verify', 'create'], 'options');
     if (typeof o.path !== 'string' || o.path === '' || o.path === ':memory:')
       check.fail(
         'INVALID_OPTION',
@@ -190,15 +217,23 @@ export class SqliteStore implements Store {
       integer: true,
       min: 0,
     });
-    if (o.verify !== undefined && typeof o.verify !== 'boolean')
-      check.fail(
-        'INVALID_OPTION',
-        'options.verify',
-        `must be a boolean; got ${check.describe(o.verify)}`,
-      );
+    for (const key of ['verify', 'create'] as const)
+      if (o[key] !== undefined && typeof o[key] !== 'boolean')
+        check.fail(
+          'INVALID_OPTION',
+          `options.${key}`,
+          `must be a boolean; got ${check.describe(o[key])}`,
+        );
 
-    const created = createFile(path);
-    if (!created) checkHeader(path);
+    if (!existsSync(path)) {
+      if (o.create === false)
+        throw new StoreError({
+          code: 'MISSING',
+          message: `${path} does not exist, and this store was not to be created`,
+        });
+      createWhole(path, schema);
+    }
+    checkHeader(path);
     checkWritable(path);
     // Opening may meet another process opening (or migrating) the same file: some of SQLite's
     // lock waits are not retried by its busy handler (switching to WAL, a lock upgrade), so a
@@ -270,9 +305,7 @@ export class SqliteStore implements Store {
       db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
       db.pragma('foreign_keys = ON');
       migrate(db, layout);
-      const store = new SqliteStore(db, path, schema);
-      store.adopt();
-      return store;
+      return new SqliteStore(db, path, schema);
     } catch (error) {
       db.close();
       throw storeError(error, path, 'open');
@@ -280,79 +313,28 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Records the schema in a new file, or checks the one recorded: another schema is refused, a
-   * newer version too, and an older version has its index entries rebuilt (indexes are functions
-   * of the records, so that is the whole migration).
+   * Checks that the path still names the file this store has open.
+   *
+   * @throws StoreError `REPLACED` when the file was removed, moved away or replaced by another
+   *   (writing on would go to a file nobody will read again).
    */
-  private adopt(): void {
-    const read = (key: string) =>
-      (
-        this.db.prepare('SELECT value FROM belfry_meta WHERE key = ?').get(key) as
-          | { value: string }
-          | undefined
-      )?.value;
-    // Most opens only read: the write lock is taken only when something must be written.
-    if (
-      read('schema.name') === this.schema.name &&
-      read('schema.version') === String(this.schema.version)
-    )
-      return;
-    this.db
-      .transaction(() => {
-        const name = read('schema.name');
-        const version = Number(read('schema.version') ?? Number.NaN);
-        if (name === undefined) {
-          this.setMeta('schema.name', this.schema.name);
-          this.setMeta('schema.version', String(this.schema.version));
-          this.setMeta('format', 'belfry-store');
-          return;
-        }
-        if (name !== this.schema.name)
-          throw new StoreError({
-            code: 'CORRUPT',
-            message: `${this.path} holds a store of schema ${JSON.stringify(name)}, not ${JSON.stringify(this.schema.name)}`,
-          });
-        if (!Number.isSafeInteger(version))
-          throw new StoreError({
-            code: 'CORRUPT',
-            message: `${this.path}: its recorded schema version is not a number`,
-          });
-        if (version > this.schema.version)
-          throw new StoreError({
-            code: 'SCHEMA_TOO_NEW',
-            message: `${this.path} was written with ${name} version ${version}; this code knows up to version ${this.schema.version}; upgrade belfry`,
-          });
-        if (version < this.schema.version) {
-          this.reindex();
-          this.setMeta('schema.version', String(this.schema.version));
-        }
-      })
-      .immediate();
-  }
-
-  /** Rebuilds every index entry from the records (after the schema's indexes changed). */
-  private reindex(): void {
-    this.db.exec('DELETE FROM belfry_entries');
-    const all = this.db
-      .prepare('SELECT collection, id, body FROM belfry_records')
-      .iterate() as IterableIterator<{
-      collection: string;
-      id: string;
-      body: string;
-    }>;
-    const rows = [...all];
-    for (const row of rows) {
-      if (!Object.hasOwn(this.schema.collections, row.collection)) continue;
-      this.addEntries(row.collection, this.parse(row.collection, row.id, row.body));
+  verifyFile(): void {
+    this.assertOpen();
+    let st: { dev: number; ino: number };
+    try {
+      st = statSync(this.path);
+    } catch (error) {
+      throw new StoreError({
+        code: 'REPLACED',
+        message: `${this.path} was removed while it was open (${(error as NodeJS.ErrnoException).code ?? String(error)}); what is written from now on would be lost`,
+        cause: error,
+      });
     }
-  }
-
-  private setMeta(key: string, value: string): void {
-    this.db
-      .prepare(
-        'INSERT INTO belfry_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      )
-      .run(key, value);
+    if (st.dev !== this.file.dev || st.ino !== this.file.ino)
+      throw new StoreError({
+        code: 'REPLACED',
+        message: `${this.path} was replaced by another file while it was open (inode ${this.file.ino} became ${st.ino}); what is written from now on would go to a file nobody reads`,
+      });
   }
 
   async schemaVersion(): Promise<number> {
@@ -503,11 +485,6 @@ export class SqliteStore implements Store {
     return out;
   }
 
-  private addEntries(collection: string, record: StoredRecord): void {
-    for (const [idx, entry] of this.entriesOf(collection, record))
-      this.sql.addEntry.run(collection, idx, entry, record.id);
-  }
-
   private parse(collection: string, id: string, body: string): StoredRecord {
     try {
       return deepFreeze(JSON.parse(body)) as StoredRecord;
@@ -523,6 +500,96 @@ export class SqliteStore implements Store {
   private assertOpen(): void {
     if (this.closed)
       throw new StoreError({ code: 'CLOSED', message: `the store ${this.path} is closed` });
+  }
+}
+
+/** One value of the store's own records (schema, identity). */
+function readMeta(db: Database.Database, key: string): string | undefined {
+  return (
+    db.prepare('SELECT value FROM belfry_meta WHERE key = ?').get(key) as
+      | { value: string }
+      | undefined
+  )?.value;
+}
+
+function setMeta(db: Database.Database, key: string, value: string): void {
+  db.prepare(
+    'INSERT INTO belfry_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+  ).run(key, value);
+}
+
+/**
+ * Records the schema and an identity in a new file, or checks the ones recorded: another schema
+ * is refused, a newer version too, and an older version has its index entries rebuilt (indexes
+ * are functions of the records, so that is the whole migration). Returns the store's id.
+ */
+function adopt(db: Database.Database, path: string, schema: StoreSchema): string {
+  // Most opens only read: the write lock is taken only when something must be written.
+  const id = readMeta(db, 'store.id');
+  if (
+    id !== undefined &&
+    readMeta(db, 'schema.name') === schema.name &&
+    readMeta(db, 'schema.version') === String(schema.version)
+  )
+    return id;
+  return db
+    .transaction(() => {
+      const name = readMeta(db, 'schema.name');
+      const version = Number(readMeta(db, 'schema.version') ?? Number.NaN);
+      const known = readMeta(db, 'store.id');
+      const storeId = known ?? `st-${randomBytes(12).toString('hex')}`;
+      if (known === undefined) setMeta(db, 'store.id', storeId);
+      if (name === undefined) {
+        setMeta(db, 'schema.name', schema.name);
+        setMeta(db, 'schema.version', String(schema.version));
+        setMeta(db, 'format', 'belfry-store');
+        return storeId;
+      }
+      if (name !== schema.name)
+        throw new StoreError({
+          code: 'CORRUPT',
+          message: `${path} holds a store of schema ${JSON.stringify(name)}, not ${JSON.stringify(schema.name)}`,
+        });
+      if (!Number.isSafeInteger(version))
+        throw new StoreError({
+          code: 'CORRUPT',
+          message: `${path}: its recorded schema version is not a number`,
+        });
+      if (version > schema.version)
+        throw new StoreError({
+          code: 'SCHEMA_TOO_NEW',
+          message: `${path} was written with ${name} version ${version}; this code knows up to version ${schema.version}; upgrade belfry`,
+        });
+      if (version < schema.version) {
+        reindex(db, schema);
+        setMeta(db, 'schema.version', String(schema.version));
+      }
+      return storeId;
+    })
+    .immediate();
+}
+
+/** Rebuilds every index entry from the records (after the schema's indexes changed). */
+function reindex(db: Database.Database, schema: StoreSchema): void {
+  db.exec('DELETE FROM belfry_entries');
+  const rows = [
+    ...(db
+      .prepare('SELECT collection, id, body FROM belfry_records')
+      .iterate() as IterableIterator<{
+      collection: string;
+      id: string;
+      body: string;
+    }>),
+  ];
+  const add = db.prepare(
+    'INSERT OR IGNORE INTO belfry_entries (collection, idx, entry, id) VALUES (?, ?, ?, ?)',
+  );
+  for (const row of rows) {
+    if (!Object.hasOwn(schema.collections, row.collection)) continue;
+    const record = JSON.parse(row.body) as StoredRecord;
+    for (const [idx, fn] of Object.entries(collectionIndexes(schema, row.collection)))
+      for (const key of indexKeys(fn, record))
+        add.run(row.collection, idx, encodeEntry(key, record.id), record.id);
   }
 }
 
@@ -545,15 +612,79 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Creates the file with mode 0600 when it does not exist; true when it did. */
-function createFile(path: string): boolean {
-  if (existsSync(path)) return false;
+/**
+ * Makes a new store whole: its tables, schema and identity are written to a file of another name
+ * (mode 0600), which is then linked to `path` only if nothing is there yet. A crash part-way
+ * leaves at most that other file (removed by the next creator once its process is gone), never
+ * an empty or half-made store at `path`; two processes creating at once end up with one store.
+ */
+function createWhole(path: string, schema: StoreSchema): void {
+  const folder = dirname(path);
+  removeAbandoned(path);
+  const temp = join(
+    folder,
+    `${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.new`,
+  );
   try {
-    closeSync(openSync(path, 'wx', 0o600));
-    return true;
+    closeSync(openSync(temp, 'wx', 0o600));
+    const db = new Database(temp, { fileMustExist: true });
+    try {
+      db.pragma('journal_mode = WAL');
+      migrate(db, 0);
+      adopt(db, temp, schema);
+    } finally {
+      db.close();
+    }
+    const fd = openSync(temp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(temp, path);
+    } catch (error) {
+      // Another process made the store first: that one is the store.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    syncFolder(folder);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw storeError(error, path, 'create');
+  } finally {
+    for (const suffix of ['', '-wal', '-shm', '-journal'])
+      rmSync(`${temp}${suffix}`, { force: true });
+  }
+}
+
+/** Removes what creators killed part-way left beside `path` (their process is gone). */
+function removeAbandoned(path: string): void {
+  const pattern = new RegExp(
+    `^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)\\.[0-9a-f]{8}\\.new(-wal|-shm|-journal)?$`,
+  );
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(pattern.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || processAlive(pid)) continue;
+    rmSync(join(dirname(path), name), { force: true });
+  }
+}
+
+/** Makes a new name in `folder` durable (best effort: not every file system allows it). */
+function syncFolder(folder: string): void {
+  try {
+    const fd = openSync(folder, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // a file system that cannot sync a folder: the link is still made
   }
 }
 
@@ -588,7 +719,11 @@ function checkHeader(path: string): void {
   } catch (error) {
     throw storeError(error, path, 'read');
   }
-  if (size === 0) return;
+  if (size === 0)
+    throw new StoreError({
+      code: 'CORRUPT',
+      message: `${path} is an empty file. belfry never leaves one (a store is created whole), so it was truncated or made by something else, and it is not taken as a new, empty town: restore the store from a backup, or remove the file to start an empty one`,
+    });
   const head = Buffer.alloc(16);
   const fd = openSync(path, 'r');
   try {

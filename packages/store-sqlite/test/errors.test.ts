@@ -13,19 +13,10 @@ import { SqliteStore } from '@belfry/store-sqlite';
 import { SimulatedClock } from '@belfry/testing';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { storeError } from './helpers';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'belfry-sqlite-'));
 const digest = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-function storeError(fn: () => unknown): StoreError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StoreError);
-    return error as StoreError;
-  }
-  throw new Error('expected a StoreError');
-}
 
 async function withBeads(path: string, n: number) {
   const store = SqliteStore.open({ path });

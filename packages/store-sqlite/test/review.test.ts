@@ -12,6 +12,7 @@ import {
   chownSync,
   existsSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -858,15 +859,16 @@ describe('review: the file', () => {
     }
   });
 
-  it('a zero-length file becomes a store in place (the same file, not a replacement)', async () => {
+  it('a zero-length file is refused and left as it is: belfry never makes one, so it is not taken as a new, empty store (issue 13, item 7)', () => {
     const path = join(tmp(), 'empty.db');
     writeFileSync(path, '');
     const inode = statSync(path).ino;
-    const store = SqliteStore.open({ path, schema: PROCS });
-    await store.transaction((tx) => tx.insert('c', { id: 'a' }));
-    await store.close();
-    expect(statSync(path).ino).toBe(inode);
-    expect(rawIds(path)).toEqual(['c/a']);
+    const error = openError(() => SqliteStore.open({ path, schema: PROCS }));
+    expect(error?.code).toBe('CORRUPT');
+    expect(error?.message).toContain(`${path} is an empty file`);
+    expect(error?.message).toContain('restore the store from a backup');
+    expect(statSync(path)).toMatchObject({ ino: inode, size: 0 });
+    expect(readdirSync(dirname(path))).toEqual(['empty.db']);
   });
 
   it('another application’s SQLite database that has a view but no table is refused and left untouched, not turned into a store', () => {

@@ -34,6 +34,14 @@ export interface SessionStatus {
   /** When it started (clock ms). */
   startedAt?: number;
   /**
+   * What runs the session, as one identity (for tmux, its server: `tmux:<pid>:<start>`): for a
+   * `missing` session, what runs sessions now (absent when nothing does). A session that goes
+   * missing because what ran it is gone (the tmux server died, the machine rebooted) was lost
+   * with it, which is not the agent's fault and not charged as its respawn. A driver that cannot
+   * tell leaves it out; its missing sessions count as crashes.
+   */
+  host?: string;
+  /**
    * When the session last showed activity of its own: output it wrote (clock ms). Input sent
    * to it, a nudge included, does not count: a hung agent must not look alive because the town
    * nudged it.

@@ -135,3 +135,22 @@ export function checkSessionSpec(spec: unknown): SessionSpec {
     ...(labels === undefined ? {} : { labels }),
   };
 }
+
+/**
+ * Whether a process of this machine is alive, by signal 0 (a zombie counts, and so does another
+ * user's process, which answers EPERM). For telling whether a lock's or a file's holder is gone.
+ *
+ * @example
+ * ```ts
+ * if (!processAlive(holderPid)) breakLock();
+ * ```
+ */
+export function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

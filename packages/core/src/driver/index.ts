@@ -3,6 +3,7 @@ export { DriverError, type DriverErrorCode } from '../errors';
 export {
   checkSessionName,
   checkSessionSpec,
+  processAlive,
   sessionCommandProblem,
   sessionVariableProblem,
 } from './checks';

@@ -41,7 +41,7 @@ export const EXIT_LINE_CHARS = 200;
 /** Characters kept of a session's last output in all. */
 export const EXIT_OUTPUT_CHARS = 2_000;
 
-const EXIT_REASONS: readonly PolecatExit['reason'][] = ['exited', 'missing', 'stopped'];
+const EXIT_REASONS: readonly PolecatExit['reason'][] = ['exited', 'missing', 'lost', 'stopped'];
 
 /**
  * Bounds a session's last output for its exit record: the newest {@link EXIT_OUTPUT_LINES} lines,
@@ -79,8 +79,11 @@ function checkExit(agent: string, exit: PolecatExit): PolecatExit {
     badExit(agent, 'exitCode must be an integer or null', exitCode);
   if (signal !== null && (typeof signal !== 'string' || signal.length === 0))
     badExit(agent, 'signal must be a non-empty string or null', signal);
-  if (reason === 'missing' && (exitCode !== null || signal !== null))
-    badExit(agent, "of a 'missing' session has neither exitCode nor signal", { exitCode, signal });
+  if ((reason === 'missing' || reason === 'lost') && (exitCode !== null || signal !== null))
+    badExit(agent, `of a '${reason}' session has neither exitCode nor signal`, {
+      exitCode,
+      signal,
+    });
   if (!Number.isFinite(at)) badExit(agent, 'at must be a finite time (clock ms)', at);
   if (!Array.isArray(lastOutput) || lastOutput.some((l) => typeof l !== 'string'))
     badExit(agent, 'lastOutput must be an array of strings', lastOutput);
@@ -210,13 +213,18 @@ export class Polecats {
     return this.ctx.run(async (tx) => {
       const polecat = await tx.get<Polecat>(COLLECTION, agent);
       if (!polecat) throw notFound('polecat', agent);
+      // A session lost with its host (a tmux server's death) did not crash either.
+      const lost =
+        polecat.lastExit?.reason === 'lost' && polecat.lastExit.epoch === polecat.spawnEpoch;
       const respawn =
         polecat.spawnBeadId === beadId &&
         polecat.spawnStartedAt !== undefined &&
+        !lost &&
         (polecat.stoppedEpoch === undefined || polecat.stoppedEpoch !== polecat.spawnEpoch);
       const epoch = await tx.nextSequence('spawn.epoch');
       const {
         spawnStartedAt: _started,
+        spawnHost: _host,
         stoppedEpoch: _stopped,
         stopReason: _reason,
         stoppedAt: _at,
@@ -314,8 +322,10 @@ export class Polecats {
    * Records that the session of a claimed epoch started (or was found running). Adopting a
    * running session of another epoch records that epoch instead. A stop recorded earlier
    * (`recordStop`) is cleared: the session runs, and its next end counts unless recorded again.
+   * `host` is what runs the session (the driver's {@link SessionStatus.host}), kept to tell a
+   * session lost with its host from one that crashed.
    */
-  async markStarted(agent: string, epoch: number): Promise<Polecat> {
+  async markStarted(agent: string, epoch: number, host?: string): Promise<Polecat> {
     return this.ctx.run(async (tx) => {
       const polecat = await tx.get<Polecat>(COLLECTION, agent);
       if (!polecat) throw notFound('polecat', agent);
@@ -327,8 +337,24 @@ export class Polecats {
       }
       // A session seen running again is alive: whatever ends it from now on is news, so an
       // older stop record (a stop cut off by a crash) no longer excuses it.
-      const { stoppedEpoch: _stopped, stopReason: _reason, stoppedAt: _at, ...rest } = polecat;
-      const next: Polecat = { ...rest, spawnEpoch: epoch, spawnStartedAt: this.ctx.now() };
+      if (host !== undefined && (typeof host !== 'string' || host === '' || host.length > 200))
+        throw new StoreError({
+          code: 'INVALID_RECORD',
+          message: `polecat ${agent}: host must be a string of 1 to 200 characters`,
+        });
+      const {
+        stoppedEpoch: _stopped,
+        stopReason: _reason,
+        stoppedAt: _at,
+        spawnHost: _host,
+        ...rest
+      } = polecat;
+      const next: Polecat = {
+        ...rest,
+        spawnEpoch: epoch,
+        spawnStartedAt: this.ctx.now(),
+        ...(host === undefined ? {} : { spawnHost: host }),
+      };
       await tx.update(COLLECTION, next);
       return next;
     });

@@ -300,6 +300,8 @@ export interface Polecat {
   readonly spawnClaimedAt?: number;
   /** When the session of `spawnEpoch` was seen started. */
   readonly spawnStartedAt?: number;
+  /** What ran the session of `spawnEpoch` when it was seen started (the driver's `host`). */
+  readonly spawnHost?: string;
   /**
    * The epoch whose session the town stopped on purpose (a dock, a restart request, a warrant,
    * `done`): the next spawn of the same bead after it is not a respawn. A session that exits or
@@ -319,8 +321,11 @@ export interface Polecat {
  * it, and announced as `polecat.exited`.
  *
  * - `exited`: the session ended by itself; `exitCode` or `signal` says how (from the driver).
- * - `missing`: the session is gone without a trace (its tmux server died, the host rebooted):
- *   nobody can tell how it ended, so `exitCode` and `signal` are both null.
+ * - `missing`: the session is gone without a trace, from the host that ran it: nobody can tell
+ *   how it ended, so `exitCode` and `signal` are both null.
+ * - `lost`: the session went with its host (the tmux server it ran in died, the machine
+ *   rebooted): not the agent's fault, so its next spawn is not a respawn; `exitCode` and
+ *   `signal` are null.
  * - `stopped`: the town stopped it on purpose while its work stayed on the hook (a `restart`
  *   request, a hung session, a dock); `exitCode` and `signal` are what the driver reported
  *   after the stop.
@@ -330,7 +335,7 @@ export interface PolecatExit {
   readonly epoch: number;
   /** The bead the session worked on. */
   readonly beadId: string;
-  readonly reason: 'exited' | 'missing' | 'stopped';
+  readonly reason: 'exited' | 'missing' | 'lost' | 'stopped';
   /** The process's exit code; null when a signal ended it or nobody can tell. */
   readonly exitCode: number | null;
   /** The signal that ended it (e.g. `SIGKILL`); null when it exited with a code or nobody can tell. */

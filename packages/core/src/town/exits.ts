@@ -1,7 +1,8 @@
 import { EXIT_OUTPUT_LINES } from '../model/Polecats';
 import type { PolecatExit } from '../model/types';
 import type { TownContext } from './context';
-import { sessionName } from './names';
+import { incidentKey } from './incidents';
+import { sessionName, witnessId } from './names';
 
 /**
  * Records and announces (`polecat.exited`) how a hooked polecat's session ended, once per epoch,
@@ -37,6 +38,14 @@ export async function noticeExit(
   const epoch = status.state === 'missing' ? polecat.spawnEpoch : status.epoch;
   if (epoch !== polecat.spawnEpoch) return undefined;
   const lastOutput = options.lastOutput ?? (await captureOutput(ctx, session));
+  // Missing from another host than the one that ran it (or with none running): it went with its
+  // host (a tmux server's death), which is not the agent's doing.
+  const lostWith =
+    status.state === 'missing' &&
+    polecat.spawnHost !== undefined &&
+    status.host !== polecat.spawnHost
+      ? polecat.spawnHost
+      : undefined;
   // A session the town just stopped may be gone altogether (tmux kills the session): it was
   // stopped, not lost, and the driver can no longer say with what.
   const exit: PolecatExit =
@@ -44,7 +53,7 @@ export async function noticeExit(
       ? {
           epoch,
           beadId: hook.beadId,
-          reason: 'missing',
+          reason: lostWith === undefined ? 'missing' : 'lost',
           exitCode: null,
           signal: null,
           at: ctx.clock.now(),
@@ -62,6 +71,14 @@ export async function noticeExit(
   const { recorded, polecat: stored } = await model.polecats.recordExit(agent, exit);
   if (!recorded || !stored.lastExit) return undefined;
   const recordedExit = stored.lastExit;
+  if (recordedExit.reason === 'lost' && lostWith !== undefined)
+    await ctx.report({
+      incidentKey: incidentKey({ kind: 'session-host-lost', host: lostWith }),
+      severity: 'high',
+      title: `the sessions' host ${lostWith} is gone (a tmux server that died, a reboot): its sessions were lost with it and are started again, not counted as respawns`,
+      details: { host: lostWith, firstAgent: agent, rig: polecat.rig },
+      source: witnessId(polecat.rig),
+    });
   ctx.emit({
     type: 'polecat.exited',
     agent,

@@ -36,6 +36,11 @@ export interface IncidentSubjects {
   'warrant-held': { warrantId: string };
   /** A warrant could not be executed; it stays pending. */
   'warrant-failed': { warrantId: string };
+  /**
+   * What ran sessions (a tmux server: `host` as the driver names it) is gone, and its sessions
+   * with it: one incident however many sessions it took.
+   */
+  'session-host-lost': { host: string };
 }
 
 /** An incident kind. */
@@ -75,6 +80,8 @@ export function incidentKey(incident: Incident): string {
     case 'warrant-held':
     case 'warrant-failed':
       return `${incident.kind}:${incident.warrantId}`;
+    case 'session-host-lost':
+      return `session-host-lost:${incident.host}`;
   }
 }
 
@@ -123,6 +130,11 @@ export function parseIncident(key: string): Incident | undefined {
     case 'warrant-held':
     case 'warrant-failed':
       return one ? { kind: head, warrantId: one } : undefined;
+    case 'session-host-lost': {
+      // A host's name may hold ':' (`tmux:<pid>:<start>`).
+      const host = rest.join(':');
+      return host ? { kind: 'session-host-lost', host } : undefined;
+    }
     default:
       return undefined;
   }

@@ -143,12 +143,15 @@ async function ensureSession(
           throw error;
         }
         await driver.nudge(session, text);
-        await model.polecats.markStarted(agent, status.epoch);
+        await model.polecats.markStarted(agent, status.epoch, status.host);
         ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
         return undefined;
       }
-      if (status.epoch !== undefined && polecat?.spawnEpoch !== status.epoch)
-        await model.polecats.markStarted(agent, status.epoch);
+      if (
+        status.epoch !== undefined &&
+        (polecat?.spawnEpoch !== status.epoch || polecat.spawnHost !== status.host)
+      )
+        await model.polecats.markStarted(agent, status.epoch, status.host);
       ctx.emit({ type: 'polecat.adopted', agent, rig, beadId: hook.beadId, epoch: status.epoch });
       return undefined;
     }
@@ -183,6 +186,8 @@ async function ensureSession(
   }
   const polecat = await model.polecats.get(agent);
   const bead = await model.beads.require(hook.beadId);
+  /** What runs the new session (the driver's answer to start). */
+  let host: string | undefined;
   const agentContext = {
     polecat: polecat ?? { id: agent, rig, name: polecatName(agent), createdAt: 0 },
     bead,
@@ -193,14 +198,16 @@ async function ensureSession(
     const launch = await callHook(ctx, "the agent's launch hook", (signal) =>
       ctx.launch(agentContext, { signal }),
     );
-    await driver.start({
-      name: session,
-      epoch,
-      command: launch.command,
-      ...(launch.cwd === undefined ? {} : { cwd: launch.cwd }),
-      ...(launch.env === undefined ? {} : { env: launch.env }),
-      labels: { rig, agent, bead: hook.beadId, hookEpoch: String(hook.epoch) },
-    });
+    host = (
+      await driver.start({
+        name: session,
+        epoch,
+        command: launch.command,
+        ...(launch.cwd === undefined ? {} : { cwd: launch.cwd }),
+        ...(launch.env === undefined ? {} : { env: launch.env }),
+        labels: { rig, agent, bead: hook.beadId, hookEpoch: String(hook.epoch) },
+      })
+    )?.host;
   } catch (error) {
     ctx.sessions.forget(session);
     // Someone (the Daemon's restart, another Witness instance) started it meanwhile: adopt that.
@@ -237,7 +244,7 @@ async function ensureSession(
     throw error;
   }
   await driver.nudge(session, text);
-  await model.polecats.markStarted(agent, epoch);
+  await model.polecats.markStarted(agent, epoch, host);
   ctx.emit({ type: 'polecat.spawned', agent, rig, beadId: hook.beadId, epoch, respawn });
   return undefined;
 }

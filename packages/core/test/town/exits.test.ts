@@ -36,7 +36,9 @@ function recordingDriver(
         gone.delete(spec.name);
         return memory.start(spec);
       },
-      status: async (name) => (gone.has(name) ? { name, state: 'missing' } : memory.status(name)),
+      // Vanished from a host that still runs (someone ran `tmux kill-session`): the host says so.
+      status: async (name) =>
+        gone.has(name) ? { name, state: 'missing', host: memory.host } : memory.status(name),
       list: async () => (await memory.list()).filter((s) => !gone.has(s.name)),
       nudge: (name, text) => memory.nudge(name, text),
       async capture(name, options) {

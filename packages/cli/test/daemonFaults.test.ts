@@ -1,0 +1,199 @@
+/**
+ * Faults of the daemon's own files and of its start, each with real processes (issue 13, items
+ * 3, 7, 9 and 18).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CONFIG_FILE } from '@belfry/cli';
+import { afterEach, describe, expect, it } from 'vitest';
+import { alive, BIN, belfry, daemonState, eventually, FAST_MEMORY_TOWN, NODE_ARGS } from './bin';
+
+const run = promisify(execFile);
+const towns: string[] = [];
+
+/** A memory-driver town with fast heartbeats. */
+function town(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'belfry-faults-'));
+  writeFileSync(join(dir, CONFIG_FILE), FAST_MEMORY_TOWN);
+  towns.push(dir);
+  return dir;
+}
+
+afterEach(async () => {
+  for (const dir of towns.splice(0)) {
+    const pid = daemonState(dir)?.pid;
+    await belfry(dir, 'daemon', 'stop', '--timeout', '10000');
+    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+});
+
+const beads = (dir: string) => belfry(dir, '--json', 'daemon', 'status');
+
+describe('daemon start, three at once (item 9)', () => {
+  it('one daemon runs; its starter prints its pid and exits 0; the others exit 3 naming it; three rounds', async () => {
+    const dir = town();
+    for (let round = 0; round < 3; round++) {
+      const starts = await Promise.all([0, 1, 2].map(() => belfry(dir, 'daemon', 'start')));
+      const pid = daemonState(dir)?.pid as number;
+      expect(alive(pid)).toBe(true);
+      const winners = starts.filter((s) => s.code === 0);
+      expect(winners).toHaveLength(1);
+      expect(winners[0]?.out.trim()).toBe(`daemon started (pid ${pid})`);
+      for (const loser of starts.filter((s) => s.code !== 0)) {
+        expect(loser.code).toBe(3);
+        expect(loser.err).toContain(`a daemon already runs for ${dir} (pid ${pid})`);
+      }
+      expect((await belfry(dir, 'daemon', 'stop')).code).toBe(0);
+      await eventually('the daemon to exit', () => !alive(pid));
+    }
+  }, 120_000);
+
+  it('asking whether a daemon runs never makes a start (or another asker) see a lock nobody holds', async () => {
+    const dir = town();
+    const asks = Array.from({ length: 6 }, () => beads(dir));
+    const start = belfry(dir, 'daemon', 'start');
+    const answers = await Promise.all(asks);
+    for (const a of answers) expect(['stopped', 'running']).toContain(JSON.parse(a.out).state);
+    expect((await start).code).toBe(0);
+  }, 60_000);
+});
+
+describe('the store file’s identity (item 7)', () => {
+  it('rm of the store under a running daemon: commands refuse to make a new one, the daemon stops saying why, a start is refused until the store is back, and nothing was lost', async () => {
+    const dir = town();
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const first = (await belfry(dir, 'bead', 'create', 'kept', '--rig', 'api')).out.trim();
+    await belfry(dir, 'daemon', 'stop');
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const pid = daemonState(dir)?.pid as number;
+    const state = join(dir, '.belfry');
+    const backup = mkdtempSync(join(tmpdir(), 'belfry-backup-'));
+    for (const name of readdirSync(state).filter((n) => n.startsWith('town.db')))
+      renameSync(join(state, name), join(backup, name));
+
+    const refused = await belfry(dir, 'bead', 'create', 'lost?', '--rig', 'api');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(`the store ${join(state, 'town.db')} is missing`);
+    expect(refused.err).toContain('belfry never makes a new, empty store for a town that has one');
+    expect(existsSync(join(state, 'town.db'))).toBe(false);
+
+    await eventually('the daemon to stop itself', () => !alive(pid));
+    expect(readFileSync(join(state, 'daemon.log'), 'utf8')).toMatch(
+      /stopping: .*town\.db was removed while it was open/,
+    );
+    const restart = await belfry(dir, 'daemon', 'start');
+    expect(restart.code).toBe(1);
+    expect(restart.err).toContain('is missing');
+    expect(restart.err).not.toContain('was removed while it was open'); // not the last run's words
+
+    for (const name of readdirSync(backup)) renameSync(join(backup, name), join(state, name));
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const list = await run(
+      process.execPath,
+      [...NODE_ARGS, BIN, 'bead', 'create', 'after', '--rig', 'api'],
+      { cwd: dir },
+    );
+    expect(list.stdout.trim()).toMatch(/^bd-/);
+    expect(first).toMatch(/^bd-/);
+  }, 120_000);
+
+  it('another town’s store put in place is refused; so is an empty file, even in a town that never ran', async () => {
+    const dir = town();
+    const other = town();
+    expect((await belfry(dir, 'bead', 'create', 'mine', '--rig', 'api')).code).toBe(0);
+    expect((await belfry(other, 'bead', 'create', 'theirs', '--rig', 'api')).code).toBe(0);
+    renameSync(join(other, '.belfry', 'town.db'), join(dir, '.belfry', 'town.db'));
+    const swapped = await belfry(dir, 'bead', 'create', 'x', '--rig', 'api');
+    expect(swapped.code).toBe(1);
+    expect(swapped.err).toMatch(/is another store \(st-[0-9a-f]+\), not this town's/);
+    const started = await belfry(dir, 'daemon', 'start');
+    expect(started.code).toBe(1);
+
+    const fresh = town();
+    mkdirSync(join(fresh, '.belfry'), { mode: 0o700 });
+    writeFileSync(join(fresh, '.belfry', 'town.db'), '');
+    const empty = await belfry(fresh, 'daemon', 'start');
+    expect(empty.code).toBe(1);
+    expect(empty.err).toContain('is an empty file');
+    expect(readFileSync(join(fresh, '.belfry', 'town.db'))).toHaveLength(0);
+  }, 120_000);
+});
+
+describe('a daemon that cannot take its socket (item 18)', () => {
+  it('starts no town, says why, releases its lock; a killed writer’s state.json.<pid>.tmp is removed by the next daemon', async () => {
+    const dir = town();
+    const state = join(dir, '.belfry');
+    mkdirSync(join(state, 'control.sock', 'occupied'), { recursive: true, mode: 0o700 });
+    const started = await belfry(dir, 'daemon', 'start');
+    expect(started.code).toBe(1);
+    expect(started.err).toContain(
+      `cannot listen on the control socket ${join(state, 'control.sock')}`,
+    );
+    const log = readFileSync(join(state, 'daemon.log'), 'utf8');
+    expect(log).toContain('could not start: cannot listen on the control socket');
+    expect(log).not.toMatch(/witness\.started|deacon|patrol/);
+    expect(JSON.parse((await belfry(dir, 'daemon', 'status', '--json')).out).state).toBe('stopped');
+
+    execFileSync('rm', ['-r', join(state, 'control.sock')]);
+    writeFileSync(join(state, 'state.json.99999999.tmp'), '{"pid": 1');
+    writeFileSync(join(state, 'status.json.99999999.tmp'), '');
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    expect(readdirSync(state).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  }, 60_000);
+});
+
+/** Root, or a user namespace where this process may mount: how the full disk is made. */
+function mountPrefix(): string[] | undefined {
+  if (process.getuid?.() === 0) return [];
+  try {
+    execFileSync('unshare', ['-rm', 'true'], { stdio: 'ignore' });
+    return ['unshare', '-rm'];
+  } catch {
+    return undefined;
+  }
+}
+
+describe('a full disk under a backgrounded daemon (item 3)', () => {
+  it('it keeps running, says which files it cannot write and since when, and writes them again once there is room', async () => {
+    const prefix = mountPrefix();
+    if (prefix === undefined)
+      throw new Error(
+        'this test makes a small file system (tmpfs): it needs root or `unshare -rm` (user namespaces)',
+      );
+    const dir = mkdtempSync(join(tmpdir(), 'belfry-full-'));
+    const script = join(import.meta.dirname, 'faults', 'fullDisk.ts');
+    const argv = [...prefix, process.execPath, ...NODE_ARGS, script, dir];
+    const { stdout } = await run(argv[0] as string, argv.slice(1), { timeout: 90_000 });
+    const seen = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
+      start: { code: number };
+      filled: number;
+      full: { state: string; faults: Array<{ file: string; error: string }> };
+      later: { faults: Array<{ file: string; failures: number }> };
+      aliveWhileFull: boolean;
+      recovered: { state: string; faults: unknown[] };
+      stop: { code: number };
+      log: string;
+      leftovers: string;
+    };
+    expect(seen.start.code).toBe(0);
+    expect(seen.filled).toBeGreaterThan(1_000_000);
+    expect(seen.full.faults.find((f) => f.file === 'state.json')?.error).toContain('ENOSPC');
+    expect(seen.aliveWhileFull).toBe(true);
+    expect(seen.recovered).toMatchObject({ state: 'running', faults: [] });
+    expect(seen.stop.code).toBe(0);
+    expect(seen.log).toMatch(/cannot write state\.json: ENOSPC/);
+    expect(seen.log).toMatch(/state\.json is written again \(it failed \d+ times/);
+    expect(seen.leftovers).not.toMatch(/\.tmp/);
+  }, 120_000);
+});
