@@ -1,4 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONFIG_FILE } from '@belfry/cli';
@@ -212,6 +219,75 @@ describe('belfry daemon (real processes)', () => {
     });
     expect(JSON.parse((await belfry(dir, 'gate', 'list', '--open', '--json')).out)).toEqual([]);
   }, 60_000);
+
+  it('the tmux server killed four times under two agents: each time they are started again, no respawn is counted, no bead is blocked, one incident per death, and nothing the old sessions left runs on', async () => {
+    const { dir, socket } = town();
+    // An agent that leaves a setsid child behind (it keeps the session's marker).
+    const config = join(dir, CONFIG_FILE);
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(
+        /command: .*/,
+        () =>
+          `command: ["sh", "-c", "setsid sh -c 'echo $$ >> ${dir}/children; exec sleep 1000' & while read -r line; do echo \\"got: $line\\"; done"]`,
+      ),
+    );
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const beads: string[] = [];
+    for (const title of ['one', 'two']) {
+      const bead = JSON.parse(
+        (await belfry(dir, 'bead', 'create', title, '--rig', 'api', '--json')).out,
+      ) as { id: string };
+      expect((await belfry(dir, 'sling', bead.id, 'api')).code).toBe(0);
+      beads.push(bead.id);
+    }
+    const tmux = createTmuxDriver({ socket: { name: socket } });
+    const running = async (n: number) =>
+      (await tmux.list()).filter((s) => s.state === 'running').length >= n;
+    const children = () =>
+      existsSync(join(dir, 'children'))
+        ? readFileSync(join(dir, 'children'), 'utf8').trim().split('\n').map(Number)
+        : [];
+    const alive = (pid: number) => {
+      try {
+        return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+      } catch {
+        return false;
+      }
+    };
+    const spawned = () =>
+      readFileSync(join(dir, '.belfry', 'daemon.log'), 'utf8').split('polecat.spawned').length - 1;
+    for (let death = 1; death <= 4; death++) {
+      // Both agents started (primed and recorded), not just their sessions made.
+      await eventually('both agents spawned', () => spawned() >= 2 * death, 30_000);
+      await eventually('both agents running', () => running(2), 30_000);
+      await eventually('their children', () => children().length >= 2 * death, 30_000);
+      await tmux.killServer();
+      await eventually('the agents started on a new server', () => running(2), 60_000);
+    }
+    await eventually('what the dead servers’ sessions left to be ended', () =>
+      children()
+        .slice(0, -2)
+        .every((pid) => !alive(pid)),
+    );
+    const tree = JSON.parse((await belfry(dir, 'status', '--json')).out) as {
+      rigs: Array<{ polecats: Array<{ respawns: number; beadId?: string }> }>;
+    };
+    const polecats = tree.rigs.flatMap((r) => r.polecats);
+    expect(polecats.map((p) => p.respawns)).toEqual([0, 0]);
+    expect(polecats.map((p) => p.beadId).sort()).toEqual([...beads].sort());
+    const store = SqliteStore.open({ path: join(dir, '.belfry', 'town.db'), create: false });
+    try {
+      const model = createTownModel({ store });
+      const lost = (await model.reports.open()).filter((r) =>
+        r.incidentKey.startsWith('session-host-lost:tmux:'),
+      );
+      expect(lost).toHaveLength(4);
+      for (const r of lost) expect(r.count).toBe(2);
+    } finally {
+      await store.close();
+    }
+  }, 240_000);
 
   it('install --systemd prints a unit that restarts on failure within a start limit', async () => {
     const { dir } = town();

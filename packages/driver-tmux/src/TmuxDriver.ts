@@ -404,6 +404,13 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
       const candidates = orphanProcesses(prefix, lost);
       if (candidates.length === 0) return [];
       const present = new Map((await panes()).map((p) => [p.name, p.pid]));
+      // Every session on the server by name, also one being started (its epoch is set just after
+      // tmux made it, so it is not among the panes yet): its processes are not a lost session's.
+      const named = new Set(
+        ((await tmux.runIfThere(['list-sessions', '-F', '#{session_name}'])) ?? '')
+          .split('\n')
+          .filter((n) => n !== ''),
+      );
       const lostSids = new Set<number>();
       for (const [name, id] of [...seenPanes])
         if (present.get(name) !== id.pid) {
@@ -412,7 +419,11 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
         }
       for (const id of lost) if (![...present.values()].includes(id.pid)) lostSids.add(id.pid);
       return candidates
-        .filter((c) => (c.session !== undefined ? !present.has(c.session) : lostSids.has(c.sid)))
+        .filter((c) =>
+          c.session !== undefined
+            ? !present.has(c.session) && !named.has(c.session)
+            : lostSids.has(c.sid),
+        )
         .map((c) => c.pid);
     };
     const orphans = await find();
@@ -689,11 +700,19 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
         }
         if (startCheckMs > 0) await sleep(startCheckMs);
         const started = await pane(spec.name);
-        if (!started)
+        if (!started) {
+          // The whole server went (killed, crashed) while the session started: that is the
+          // host's failure, not the agent's.
+          if ((await hostNow()) === undefined)
+            throw new DriverError({
+              code: 'UNAVAILABLE',
+              message: `the tmux server died while session ${spec.name} started`,
+            });
           throw new DriverError({
             code: 'START_FAILED',
             message: `session ${spec.name} vanished right after it started`,
           });
+        }
         const s = await toStatus(started);
         if (s.state === 'exited' && (s.signal !== null || s.exitCode !== 0)) {
           let last: string[] = [];

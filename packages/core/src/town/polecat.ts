@@ -213,6 +213,9 @@ async function ensureSession(
     // Someone (the Daemon's restart, another Witness instance) started it meanwhile: adopt that.
     if (error instanceof DriverError && error.code === 'EXISTS')
       return ensureSession(ctx, input, options);
+    // The driver's host is unavailable (a tmux server that died while it started): not the
+    // bead's fault, so not one of its tries; the actor fails and its supervisor retries it.
+    if (error instanceof DriverError && error.code === 'UNAVAILABLE') throw error;
     // A start that fails counts like a respawn: a bead whose session never starts is escalated
     // after the same number of tries, not retried forever.
     const last = error instanceof Error ? error.message : String(error);

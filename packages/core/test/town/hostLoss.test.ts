@@ -1,3 +1,5 @@
+import { DriverError, type SessionDriver } from '@belfry/core/driver';
+import type { MemoryDriver } from '@belfry/driver-memory';
 import { createTestTown, type TestTown } from '@belfry/testing';
 import { describe, expect, it } from 'vitest';
 import { eventsOf, TIMINGS, waitFor } from './helpers';
@@ -54,6 +56,39 @@ describe('a host that dies takes its sessions with it, which is nobody’s crash
     for (const r of incidents) expect(r.count).toBe(3);
     await t.stop();
   });
+  it('a host that is unavailable while a session starts (UNAVAILABLE) is not one of the bead’s tries: five such starts, then it starts, nothing counted', async () => {
+    let unavailable = 0;
+    const wrap = (memory: MemoryDriver): SessionDriver =>
+      Object.assign(Object.create(memory) as MemoryDriver, {
+        start: async (spec: Parameters<MemoryDriver['start']>[0]) => {
+          if (unavailable > 0) {
+            unavailable--;
+            throw new DriverError({
+              code: 'UNAVAILABLE',
+              message: 'the tmux server died while it started',
+            });
+          }
+          return memory.start(spec);
+        },
+      });
+    const t = await createTestTown({ timings: TIMINGS, agent: CHATTY, wrapDriver: wrap });
+    const [w] = await working(t, 1);
+    if (!w) throw new Error('no work');
+    unavailable = 5;
+    const from = t.events.length;
+    t.driver.loseHost();
+    const again = await waitFor(t, 'polecat.spawned', {
+      where: (e) => e.agent === w.agent,
+      since: from,
+      withinMs: 30 * MINUTE,
+    });
+    expect(unavailable).toBe(0);
+    expect(again.respawn).toBe(false);
+    expect(await t.model.respawns.count(w.beadId)).toBe(0);
+    expect((await t.model.beads.require(w.beadId)).status).toBe('hooked');
+    await t.stop();
+  });
+
   // A session that vanishes from a host that still runs is `missing`, and its respawn counts:
   // exits.test.ts ("a session that vanished").
 });
