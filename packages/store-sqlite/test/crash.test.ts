@@ -11,6 +11,10 @@
  * its drain) and check, besides the above, that the rig ends docked with its drain over, none of
  * its sessions running or spawned into it while docked, and every session stopped once.
  *
+ * Order trials freeze it inside an immediate dock; the operator then undocks while it is down,
+ * and the restarted town must carry out the dock and then the undock, in that order, so the rig
+ * ends in the state of the operator's last command (undocked), however the kill fell.
+ *
  * BELFRY_CRASH_TRIALS=n runs n trials (default 54); BELFRY_CRASH_SEED=s replays one
  * (BELFRY_CRASH_DRAIN_SEED=s one drain trial); BELFRY_CRASH_DRAIN_TRIALS=n (default 12).
  */
@@ -26,6 +30,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const HERE = join(import.meta.dirname, 'crash');
 const BUNDLE = join(HERE, '.build', 'townProcess.mjs');
 const TARGETS = ['patrol', 'dispatch', 'lifecycle', 'warrants'] as const;
+const ORDER_TRIALS = Number(process.env.BELFRY_CRASH_ORDER_TRIALS ?? 8);
 const DRAIN_TRIALS = Number(process.env.BELFRY_CRASH_DRAIN_TRIALS ?? 12);
 const DRAIN_REPLAY = process.env.BELFRY_CRASH_DRAIN_SEED;
 const TRIALS = Number(process.env.BELFRY_CRASH_TRIALS ?? 54);
@@ -36,7 +41,7 @@ const SLACK_MS = 5_000;
 
 interface Trial {
   seed: number;
-  target: (typeof TARGETS)[number] | 'drain';
+  target: (typeof TARGETS)[number] | 'drain' | 'order';
   fromOp: number;
 }
 
@@ -65,6 +70,11 @@ function trialOf(seed: number): Trial {
 /** A drain trial: the kill point is a seeded write of the drain (counted from the dock request). */
 function drainTrialOf(seed: number): Trial {
   return { seed, target: 'drain', fromOp: 1 + (mix(seed) % 25) };
+}
+
+/** An order trial: killed at a seeded write of an immediate dock; the operator then undocks. */
+function orderTrialOf(seed: number): Trial {
+  return { seed, target: 'order', fromOp: 1 + (mix(seed) % 12) };
 }
 
 function node(args: string[]): ChildProcess {
@@ -279,6 +289,14 @@ async function trial(t: Trial): Promise<Outcome> {
     });
     expect(events.filter((e) => e.type === 'rig.drained').length).toBeLessThanOrEqual(1);
   }
+  if (t.target === 'order')
+    // The operator's last command holds: the dock, then the undock, each carried out once.
+    expect(report.ordered, 'the order report').toEqual({
+      dock: 'done',
+      undock: 'done',
+      dockFinishedFirst: true,
+      state: 'operational',
+    });
   return { trial: t, ...(frozen ? { frozen } : {}) };
 }
 
@@ -373,5 +391,24 @@ describe('crash safety with SIGKILL (a town in a child process on a SQLite file)
     );
     if (!DRAIN_REPLAY && process.env.BELFRY_CRASH_DRAIN_TRIALS === undefined)
       expect(killed.length).toBeGreaterThanOrEqual(DRAIN_TRIALS / 2);
+  }, 900_000);
+
+  it(`survives ${ORDER_TRIALS} SIGKILLs inside an immediate dock followed by an undock: the rig ends undocked, the operator's last command`, async () => {
+    const seeds = Array.from({ length: ORDER_TRIALS }, (_, i) => BASE_SEED + 2_000 + i);
+    const outcomes = await pool(seeds.map(orderTrialOf), 2, async (t) => {
+      try {
+        return await trial(t);
+      } catch (error) {
+        throw new Error(
+          `order crash trial failed: seed ${t.seed} (kill at write ${t.fromOp} of the dock)\n${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    });
+    const killed = outcomes.filter((o) => o.frozen?.startsWith('FROZEN drain'));
+    console.log(
+      `order crash trials: ${JSON.stringify({ trials: outcomes.length, killed: killed.length, at: killed.map((o) => o.frozen?.split(' ')[1]) })}`,
+    );
+    if (process.env.BELFRY_CRASH_ORDER_TRIALS === undefined)
+      expect(killed.length).toBeGreaterThanOrEqual(ORDER_TRIALS / 2);
   }, 900_000);
 });

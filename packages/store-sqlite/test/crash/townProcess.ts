@@ -8,9 +8,12 @@
  *                                              target drain: the workload docks rig web gracefully
  *                                              (drainMs 400) at round 6, and the freeze is at the
  *                                              <fromOp>th store write while that drain is under way
- *                                              (from the dock request to the drain's end)
+ *                                              (from the dock request to the drain's end);
+ *                                              target order: the same with an immediate dock (--now)
  *   recover <db> <dir>                         starts the town again and finishes all the work,
- *                                              then writes <dir>/report.json
+ *                                              then writes <dir>/report.json; after an order
+ *                                              trial, the operator's next command (undock web) is
+ *                                              filed before the town starts, and must win
  *
  * Every piece of work the workload creates is acknowledged in <dir>/acks.log once its
  * transaction committed: those are the records that must survive. Every `warrant.executed` event,
@@ -73,7 +76,7 @@ function freezing(store: SqliteStore, fromOp: number, want: string): Store {
           inTx++;
           touched.add(collection);
           const c = context();
-          if (want === 'drain') {
+          if (want === 'drain' || want === 'order') {
             if (draining && ++drainOps >= fromOp) freeze(`drain:${c}`, inTx);
           } else if (ops >= fromOp && matches(c)) freeze(c, inTx);
         };
@@ -189,18 +192,26 @@ async function run(seed: number): Promise<void> {
     // Only the workload's own records are made in its context: what the town does in response
     // (slings, surveys, lifecycle work) runs outside it.
     const mine = <T>(make: () => Promise<T>) => workload.run(true, make);
-    if (target === 'drain' && round === 6) {
+    if ((target === 'drain' || target === 'order') && round === 6) {
       // Work in flight on web when it docks, so there is something to drain.
       const bead = await mine(() => town.model.beads.create({ title: 'in flight', rig: 'web' }));
       ack({ kind: 'bead', id: bead.id });
       await town.sling(bead.id, 'web').catch(() => undefined);
       await sleep(100);
       const request = await mine(() =>
-        town.model.lifecycle.request({ action: 'dock', target: 'web', requestedBy: 'crash-test' }),
+        town.model.lifecycle.request({
+          action: 'dock',
+          target: 'web',
+          requestedBy: 'crash-test',
+          ...(target === 'order' ? { args: { immediate: true } } : {}),
+        }),
       );
       docked = true;
       ack({ kind: 'request', id: request.id });
-      writeFileSync(join(dir, 'drain.json'), JSON.stringify({ request: request.id }));
+      writeFileSync(
+        join(dir, target === 'order' ? 'order.json' : 'drain.json'),
+        JSON.stringify({ request: request.id }),
+      );
       // From the committed request on: its claim, the dock, the drain, the drain's end.
       draining = true;
       town.wake();
@@ -306,6 +317,29 @@ async function drained(requestId: string) {
   };
 }
 
+/**
+ * Waits (up to 20 s) until both the killed dock and the undock filed after it are carried out,
+ * and says in which order they finished and how the rig stands: the operator's last command
+ * (undock) must be the one that holds.
+ */
+async function lastCommandWon(order: { dock: string; undock: string }) {
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(20)) {
+    const dock = await town.model.lifecycle.get(order.dock);
+    const undock = await town.model.lifecycle.get(order.undock);
+    if (dock?.finishedAt === undefined || undock?.finishedAt === undefined) continue;
+    // A little later: a stale dock carried out after the undock would show by now.
+    await sleep(300);
+    const rig = await town.model.rigs.require('web');
+    return {
+      dock: dock.status,
+      undock: undock.status,
+      dockFinishedFirst: dock.finishedAt <= undock.finishedAt,
+      state: rig.state,
+    };
+  }
+  return { dock: null, undock: null, dockFinishedFirst: null, state: null };
+}
+
 async function recover(): Promise<void> {
   const startedAt = Date.now();
   const acks = existsSync(join(dir, 'acks.log'))
@@ -314,12 +348,26 @@ async function recover(): Promise<void> {
         .filter(Boolean)
         .map((l) => JSON.parse(l) as { kind: string; id: string })
     : [];
+  // The operator's next command, made while the daemon is down (or restarting): undock.
+  const order = existsSync(join(dir, 'order.json'))
+    ? {
+        dock: JSON.parse(readFileSync(join(dir, 'order.json'), 'utf8')).request as string,
+        undock: (
+          await town.model.lifecycle.request({
+            action: 'undock',
+            target: 'web',
+            requestedBy: 'crash-test',
+          })
+        ).id,
+      }
+    : undefined;
   await town.start();
+  const ordered = order ? await lastCommandWon(order) : undefined;
   const drain = existsSync(join(dir, 'drain.json'))
     ? await drained(JSON.parse(readFileSync(join(dir, 'drain.json'), 'utf8')).request as string)
     : undefined;
   if (drain) await town.rigs.undock('web');
-  else await town.rigs.unpark('web').catch(() => undefined);
+  else if (!order) await town.rigs.unpark('web').catch(() => undefined);
   /** The acknowledged work not finished yet, with where it is. */
   const unsettled = async () => {
     const m = town.model;
@@ -378,7 +426,7 @@ async function recover(): Promise<void> {
   const left = quiescent ? [] : await unsettled();
   writeFileSync(
     join(dir, 'report.json'),
-    JSON.stringify({ startedAt, quiescent, unsettled: left, events: seen, drain }),
+    JSON.stringify({ startedAt, quiescent, unsettled: left, events: seen, drain, ordered }),
   );
   await town.stop();
   await sqlite.close();
