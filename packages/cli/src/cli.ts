@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   BelfryError,
@@ -26,16 +27,25 @@ import {
   sendControl,
 } from './runtime';
 import { openTownStore } from './townStore';
+import { VERSION } from './version';
 
 /**
  * Exit codes of the `belfry` command.
  * - 0: done
  * - 1: the operation failed (a refused request, a daemon that would not start or stop)
  * - 2: bad usage or a bad config
- * - 3: a daemon already runs (daemon start / run)
+ * - 3: a daemon already runs (daemon start / run); `daemon status`: the daemon is stopped (as
+ *   `systemctl is-active`)
  * - 4: no daemon runs (daemon stop, and status when asked to fail on it)
  */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, ALREADY_RUNNING, NOT_RUNNING: 4 } as const;
+export const EXIT = {
+  OK: 0,
+  FAILED: 1,
+  USAGE: 2,
+  ALREADY_RUNNING,
+  NOT_RUNNING: 4,
+  STOPPED: 3,
+} as const;
 
 /** Output for a terminal or a pipe; NO_COLOR (or a pipe) turns colours off. */
 interface Io {
@@ -50,6 +60,31 @@ class Exit extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * When a config cannot be read, whether a daemon still runs for the town (in the default state
+ * folder beside the file): it runs on the config it read at its start, and the operator must
+ * know how to reach it. An empty string when none does.
+ */
+function runningDespite(configFile: string): string {
+  const dir = join(dirname(configFile), '.belfry');
+  try {
+    if (!DaemonLock.held(join(dir, 'daemon.lock'))) return '';
+  } catch {
+    return '';
+  }
+  const pid = readJson<DaemonState>(join(dir, 'state.json'))?.pid;
+  return `belfry: a daemon still runs for this town${pid ? ` (pid ${pid})` : ''} on the config it read when it started; fix the file to steer it again, or stop it now with: kill -TERM ${pid ?? '<its pid>'}\n`;
+}
+
+/** Who runs the command: the OS user's name (`--by` defaults to it). */
+function osUser(): string {
+  try {
+    return userInfo().username || 'operator';
+  } catch {
+    return 'operator';
   }
 }
 
@@ -89,6 +124,8 @@ export async function main(
   const paint = (code: string, text: string) =>
     io.color ? `\u001b[${code}m${text}\u001b[0m` : text;
   let config: BelfryConfig | undefined;
+  /** The config file being read (known even when it cannot be loaded). */
+  let configFile: string | undefined;
   const cfg = (cmd: Command): BelfryConfig => {
     if (config) return config;
     const given = cmd.optsWithGlobals().config as string | undefined;
@@ -98,6 +135,7 @@ export async function main(
         EXIT.USAGE,
         `no ${CONFIG_FILE} here or above ${cwd}; run \`belfry init\` first`,
       );
+    configFile = file;
     config = loadConfig(file);
     return config;
   };
@@ -127,6 +165,7 @@ export async function main(
 
   const program = new Command('belfry')
     .description('Supervise a town of agent sessions: a daemon, and the commands that steer it.')
+    .version(`belfry ${VERSION}`, '-V, --version', 'print the version')
     .option('-c, --config <file>', `the config file (default: ${CONFIG_FILE} here or above)`)
     .option('--json', 'print data as JSON')
     .exitOverride()
@@ -134,7 +173,7 @@ export async function main(
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 done, 1 the operation failed, 2 bad usage or config, 3 a daemon already runs, 4 no daemon runs.\nNO_COLOR turns colours off.',
+      '\nExit codes: 0 done, 1 the operation failed, 2 bad usage or config, 3 a daemon already runs (daemon status: it is stopped), 4 no daemon runs.\nNO_COLOR turns colours off.',
     );
 
   program
@@ -317,6 +356,8 @@ export async function main(
           ),
         ].join('\n'),
       );
+      // As `systemctl is-active`: a script can test it.
+      if (!running) throw new Exit(EXIT.STOPPED, '');
     });
 
   daemon
@@ -363,11 +404,21 @@ WorkingDirectory=${c.home}
 ExecStart=${process.execPath} ${resolve(process.argv[1] as string)} daemon run --config ${c.file}
 Restart=on-failure
 RestartSec=5
+# Only the daemon is stopped: the tmux server and the agents in it outlive a stop or a restart,
+# and the next daemon adopts them (systemd's default, control-group, would kill them all).
+KillMode=process
 KillSignal=SIGTERM
 TimeoutStopSec=60
 
 [Install]
 WantedBy=default.target
+
+# To use it:
+#   mkdir -p ~/.config/systemd/user
+#   belfry daemon install --systemd > ~/.config/systemd/user/belfry-${basename(c.home)}.service
+#   systemctl --user daemon-reload
+#   systemctl --user enable --now belfry-${basename(c.home)}.service
+#   loginctl enable-linger "$USER"   # keep it running after you log out
 `);
     });
 
@@ -465,7 +516,7 @@ WantedBy=default.target
     gate
       .command(`${decision} <gate>`)
       .description(`${decision} a human gate`)
-      .requiredOption('--by <name>', 'who decides')
+      .option('--by <name>', 'who decides (default: you, the OS user)', osUser())
       .option('--comment <text>', 'why')
       .action(async (id: string, opts: { by: string; comment?: string }, cmd: Command) => {
         const closed = await withModel(cmd, async (m) => {
@@ -506,7 +557,7 @@ WantedBy=default.target
     .command('file <target>')
     .description('file a warrant against an agent')
     .requiredOption('--reason <text>', 'why')
-    .option('--by <name>', 'who files it', 'operator')
+    .option('--by <name>', 'who files it (default: you, the OS user)', osUser())
     .option(
       '--release <open|blocked>',
       "what becomes of the agent's bead: open (back to the pool) or blocked",
@@ -561,11 +612,32 @@ WantedBy=default.target
             ? 'the daemon has not written its status yet'
             : 'no daemon runs, and none has run here',
         );
-      const data = { daemonRunning: running, ...status };
-      print(cmd, data, () => renderTree(data, running, paint));
+      // The tree is the daemon's last snapshot: say how old it is, and never pass a stopped or
+      // silent daemon's tree off as the town now.
+      const state = readJson<DaemonState>(paths.state);
+      const asOf = status.daemon.lastHeartbeat ?? state?.lastHeartbeat ?? null;
+      const stale =
+        running && state !== undefined && Date.now() - state.lastHeartbeat > 3 * state.heartbeatMs;
+      const data = { daemonRunning: running, stale, asOf, ...status };
+      print(cmd, data, () => {
+        const when = asOf === null ? 'an unknown time' : new Date(asOf).toISOString();
+        const label = !running
+          ? `${paint('31', 'daemon stopped')}; the tree as of ${when}, when it last beat:`
+          : stale
+            ? `${paint('33', 'daemon stale')} (no heartbeat for ${Math.round((Date.now() - (state?.lastHeartbeat ?? 0)) / 1000)} s); the tree as of ${when}:`
+            : undefined;
+        return [...(label ? [label] : []), renderTree(data, running, paint)].join('\n');
+      });
+      if (!running) throw new Exit(EXIT.NOT_RUNNING, '');
     });
 
   try {
+    // `belfry nosuch --help` is an unknown command, not the root's help with exit 0.
+    const unknown = unknownCommand(program, argv);
+    if (unknown) {
+      io.err(`belfry: ${unknown}\n(run with --help for usage)\n`);
+      return EXIT.USAGE;
+    }
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT.OK;
   } catch (error) {
@@ -576,11 +648,11 @@ WantedBy=default.target
         ? EXIT.OK
         : EXIT.USAGE;
     if (error instanceof Exit) {
-      io.err(`belfry: ${error.message}\n`);
+      if (error.message !== '') io.err(`belfry: ${error.message}\n`);
       return error.code;
     }
     if (error instanceof ConfigError) {
-      io.err(`belfry: ${error.message}\n`);
+      io.err(`belfry: ${error.message}\n${configFile ? runningDespite(configFile) : ''}`);
       return EXIT.USAGE;
     }
     if (error instanceof BelfryError) {
@@ -589,6 +661,33 @@ WantedBy=default.target
     }
     throw error;
   }
+}
+
+/**
+ * The first word of `argv` that should name a (sub)command but names none, as a message; undefined
+ * when every command word is known. Option values are skipped (`-c <file>`, `--timeout 5s`).
+ */
+function unknownCommand(program: Command, argv: readonly string[]): string | undefined {
+  let command = program;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] as string;
+    if (word === '--' || word === 'help') return undefined;
+    if (word.startsWith('-')) {
+      const option = [...command.options, ...program.options].find(
+        (o) => o.long === word || o.short === word,
+      );
+      if (option && (option.required || option.optional) && !word.includes('=')) i++;
+      continue;
+    }
+    if (command.commands.length === 0) return undefined;
+    const next = command.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!next) {
+      const where = command === program ? 'belfry' : `belfry ${command.name()}`;
+      return `unknown command '${word}' for ${where}; commands: ${command.commands.map((c) => c.name()).join(', ')}`;
+    }
+    command = next;
+  }
+  return undefined;
 }
 
 function renderTree(

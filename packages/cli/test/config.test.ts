@@ -7,6 +7,7 @@ import { DEFAULT_INHERITED_ENV } from '@belfry/driver-tmux';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { defaultTmuxSocket } from '../src/config';
+import { runMain } from './folder';
 
 const folder = () => mkdtempSync(join(tmpdir(), 'belfry-cli-'));
 
@@ -197,5 +198,33 @@ describe('the config', () => {
       }),
     ).toBe(2);
     expect(err.join('')).toContain('belfry init');
+  });
+
+  it('an unknown command with --help is a usage error (2) naming the commands, not the root help; --version prints the version', async () => {
+    const dir = folder();
+    for (const [argv, says] of [
+      [['nosuch', '--help'], "unknown command 'nosuch' for belfry; commands: init, daemon"],
+      [['rig', 'nosuch', '--help'], "unknown command 'nosuch' for belfry rig; commands: park"],
+      [['-c', 'x.yaml', 'daemon', 'frob', '--help'], "unknown command 'frob' for belfry daemon"],
+    ] as const) {
+      const { code, out, err } = await runMain(dir, argv);
+      expect(code).toBe(2);
+      expect(out).toBe('');
+      expect(err).toContain(says);
+    }
+    const out: string[] = [];
+    expect(await main(['--version'], { cwd: dir, out: (t) => out.push(t), env: {} })).toBe(0);
+    expect(out.join('')).toMatch(/^belfry \d+\.\d+\.\d+/);
+  });
+
+  it('daemon status exits 3 when no daemon runs (as systemctl is-active), still printing the state', async () => {
+    const dir = folder();
+    writeFileSync(
+      join(dir, CONFIG_FILE),
+      'driver: { kind: memory }\ngates: { github: false }\nrigs: [api]\nagent: { command: [cat] }\n',
+    );
+    const status = await runMain(dir, ['daemon', 'status', '--json']);
+    expect(status.code).toBe(3);
+    expect(JSON.parse(status.out).state).toBe('stopped');
   });
 });

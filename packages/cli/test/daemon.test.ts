@@ -289,13 +289,24 @@ describe('belfry daemon (real processes)', () => {
     }
   }, 240_000);
 
-  it('install --systemd prints a unit that restarts on failure within a start limit', async () => {
+  it('install --systemd prints a unit that restarts on failure within a start limit, stops only the daemon (KillMode=process: agents outlive it), and how to enable it', async () => {
     const { dir } = town();
     const unit = await belfry(dir, 'daemon', 'install', '--systemd');
     expect(unit.code).toBe(0);
-    expect(unit.out).toContain('Restart=on-failure');
-    expect(unit.out).toMatch(/StartLimitBurst=\d+/);
+    const service = unit.out.slice(unit.out.indexOf('[Service]'), unit.out.indexOf('[Install]'));
+    const directives = service.split('\n').filter((l) => /^[A-Za-z]+=/.test(l));
+    expect(directives).toContain('KillMode=process');
+    expect(directives).toContain('Restart=on-failure');
+    expect(directives).toContain('KillSignal=SIGTERM');
+    expect(unit.out).toMatch(/^StartLimitBurst=\d+$/m);
+    expect(unit.out).toMatch(/^StartLimitIntervalSec=\d+$/m);
     expect(unit.out).toContain(`daemon run --config ${join(dir, CONFIG_FILE)}`);
+    for (const step of [
+      'systemctl --user daemon-reload',
+      'systemctl --user enable --now',
+      'loginctl enable-linger',
+    ])
+      expect(unit.out).toContain(step);
   }, 60_000);
 });
 

@@ -130,6 +130,44 @@ describe('the store file’s identity (item 7)', () => {
   }, 120_000);
 });
 
+describe('what a stopped daemon leaves, and a config broken under a running one', () => {
+  it('status after the daemon stopped says so, with the time of its tree, and exits 4; a running one exits 0', async () => {
+    const dir = town();
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    await eventually('heartbeats', () => (daemonState(dir)?.heartbeatCount ?? 0) >= 3);
+    const live = await belfry(dir, '--json', 'status');
+    expect(live.code).toBe(0);
+    expect(JSON.parse(live.out)).toMatchObject({ daemonRunning: true, stale: false });
+    await belfry(dir, 'daemon', 'stop');
+    const text = await belfry(dir, 'status');
+    expect(text.code).toBe(4);
+    expect(text.out).toMatch(
+      /^daemon stopped; the tree as of \d{4}-\d\d-\d\dT[\d:.]+Z, when it last beat:/,
+    );
+    const json = await belfry(dir, '--json', 'status');
+    expect(json.code).toBe(4);
+    expect(JSON.parse(json.out)).toMatchObject({ daemonRunning: false, asOf: expect.any(Number) });
+    const daemonStatus = await belfry(dir, 'daemon', 'status');
+    expect(daemonStatus.code).toBe(3);
+    expect(daemonStatus.out).toMatch(/^stopped \(last run: pid \d+/);
+  }, 60_000);
+
+  it('a config broken while the daemon runs: the refusal says a daemon still runs, with its pid and how to stop it', async () => {
+    const dir = town();
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const pid = daemonState(dir)?.pid as number;
+    const config = join(dir, CONFIG_FILE);
+    const good = readFileSync(config, 'utf8');
+    writeFileSync(config, `${good}bogus: [\n`);
+    const stop = await belfry(dir, 'daemon', 'stop');
+    expect(stop.code).toBe(2);
+    expect(stop.err).toContain(`a daemon still runs for this town (pid ${pid})`);
+    expect(stop.err).toContain(`kill -TERM ${pid}`);
+    writeFileSync(config, good);
+    expect((await belfry(dir, 'daemon', 'stop')).code).toBe(0);
+  }, 60_000);
+});
+
 describe('a daemon that cannot take its socket (item 18)', () => {
   it('starts no town, says why, releases its lock; a killed writer’s state.json.<pid>.tmp is removed by the next daemon', async () => {
     const dir = town();

@@ -1,9 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_FILE, EXIT, main } from '@belfry/cli';
+import { CONFIG_FILE, EXIT } from '@belfry/cli';
 import { describe, expect, it } from 'vitest';
 import { LINES_RULE, parseNumeric, TIMEOUT_RULE } from '../src/numericOption';
+import { runMain } from './folder';
 
 function town(): string {
   const dir = mkdtempSync(join(tmpdir(), 'belfry-num-'));
@@ -14,17 +15,7 @@ function town(): string {
   return dir;
 }
 
-async function belfry(dir: string, ...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, {
-    cwd: dir,
-    out: (t) => out.push(t),
-    err: (t) => err.push(t),
-    env: {},
-  });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const belfry = (dir: string, ...argv: string[]) => runMain(dir, argv);
 
 describe('numeric options: one parser, decimal integers in a stated range', () => {
   it('parses decimal integers, with a unit for times', () => {

@@ -16,6 +16,9 @@ async function request(
   action: LifecycleAction = 'restart',
   target = 'api/toast',
 ): Promise<LifecycleRequest> {
+  // A rig's request must name a rig that exists.
+  if (['park', 'unpark', 'dock', 'undock'].includes(action) && !(await town.model.rigs.get(target)))
+    await town.model.rigs.create({ name: target });
   return town.model.lifecycle.request({ action, target, requestedBy: 'mayor' });
 }
 
@@ -29,6 +32,7 @@ describe('Lifecycle', () => {
   describe('request', () => {
     it('queues requests in order with increasing seq', async () => {
       const town = makeTown();
+      await town.model.rigs.create({ name: 'api' });
       town.clock.advanceSync(5);
       const first = await town.model.lifecycle.request({
         action: 'park',

@@ -19,7 +19,7 @@ import {
   identify,
   isAlive,
   orphanProcesses,
-  type ProcessIdentity,
+  type PaneIdentity,
   sessionProcesses,
   signalAll,
 } from './procs';
@@ -362,8 +362,8 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
 
   /** The server this driver last saw its sessions on (`tmux:<pid>:<start>`); null: not looked yet. */
   let seenHost: string | undefined | null = null;
-  /** Each session's pane process as last seen: it leads the pane's process session. */
-  const seenPanes = new Map<string, ProcessIdentity>();
+  /** Each session's pane as last seen: its process (it leads the pane's process session), its tty. */
+  const seenPanes = new Map<string, PaneIdentity>();
   let reaping: Promise<void> = Promise.resolve();
   const hostOf = (p: Pane) => `tmux:${p.serverPid}:${p.serverStart}`;
 
@@ -382,7 +382,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     for (const p of seen) {
       if (p.dead || seenPanes.get(p.name)?.pid === p.pid) continue;
       const id = hasProc() ? identify(p.pid) : undefined;
-      if (id) seenPanes.set(p.name, id);
+      if (id) seenPanes.set(p.name, { ...id, ...(p.tty ? { tty: p.tty } : {}) });
     }
     if (host === seenHost) return;
     seenHost = host;
@@ -422,7 +422,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
         .filter((c) =>
           c.session !== undefined
             ? !present.has(c.session) && !named.has(c.session)
-            : lostSids.has(c.sid),
+            : c.tty !== undefined || lostSids.has(c.sid),
         )
         .map((c) => c.pid);
     };

@@ -70,8 +70,8 @@ function carries(pid: number, marker: string): boolean {
   return environ(pid).includes(marker);
 }
 
-/** Whether a process has `tty` open (its standard streams or any other descriptor). */
-function holds(pid: number, tty: string): boolean {
+/** Whether a process has one of `ttys` open (its standard streams or any other descriptor). */
+function holds(pid: number, ttys: string | ReadonlySet<string>): boolean {
   let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
@@ -80,7 +80,8 @@ function holds(pid: number, tty: string): boolean {
   }
   for (const fd of fds) {
     try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === tty) return true;
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (typeof ttys === 'string' ? target === ttys : ttys.has(target)) return true;
     } catch {
       // closed meanwhile
     }
@@ -123,6 +124,11 @@ export interface ProcessIdentity {
   start: number;
 }
 
+/** A pane as recorded when it was seen: its process, and its terminal (`/dev/pts/N`). */
+export interface PaneIdentity extends ProcessIdentity {
+  tty?: string;
+}
+
 /** Who process `pid` is now (undefined when it is gone). */
 export function identify(pid: number): ProcessIdentity | undefined {
   const p = readStat(pid);
@@ -134,25 +140,33 @@ export function identify(pid: number): ProcessIdentity | undefined {
  * process whose environment carries a marker `<prefix><name>` (with that name: the caller keeps
  * those whose session is not live, listing the sessions after this scan), and every process in
  * the process session of one of `lostPanes` (a pane's process leads its session, and a child
- * that ignored the server's hangup stays in it). A session whose leader's pid now names another
- * process (started later) is not one of them.
+ * that ignored the server's hangup stays in it), and every process that still holds a lost
+ * pane's terminal now that it is gone (`/dev/pts/N (deleted)`: a `setsid env -i` grandchild, with
+ * neither marker nor session). A session whose leader's pid now names another process (started
+ * later) is not one of them.
  */
 export function orphanProcesses(
   prefix: string,
-  lostPanes: readonly ProcessIdentity[],
-): Array<{ pid: number; sid: number; session?: string }> {
+  lostPanes: readonly PaneIdentity[],
+): Array<{ pid: number; sid: number; session?: string; tty?: string }> {
   const procs = liveProcs();
   const lostSids = new Set<number>();
   for (const pane of lostPanes) {
     const now = procs.find((p) => p.pid === pane.pid);
     if (now === undefined || now.start === pane.start) lostSids.add(pane.pid);
   }
-  const found: Array<{ pid: number; sid: number; session?: string }> = [];
+  // Only a terminal that is gone: a live one of the same number is someone else's now.
+  const goneTtys = new Set(
+    lostPanes.filter((p) => p.tty?.startsWith('/dev/')).map((p) => `${p.tty} (deleted)`),
+  );
+  const found: Array<{ pid: number; sid: number; session?: string; tty?: string }> = [];
   for (const p of procs) {
     const marker = environ(p.pid).find((e) => e.startsWith(prefix));
     if (marker !== undefined)
       found.push({ pid: p.pid, sid: p.sid, session: marker.slice(prefix.length) });
     else if (lostSids.has(p.sid)) found.push({ pid: p.pid, sid: p.sid });
+    else if (goneTtys.size > 0 && holds(p.pid, goneTtys))
+      found.push({ pid: p.pid, sid: p.sid, tty: 'gone' });
   }
   return found;
 }

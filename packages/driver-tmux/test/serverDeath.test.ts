@@ -21,24 +21,24 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The two children's pids: `[setsid child, hangup-ignoring child]`. */
+/** The children's pids: `[setsid child, hangup-ignoring child, setsid env -i child]`. */
 const pidsIn = (file: string) =>
   eventually('the pids', async () => {
     const lines = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
     const pid = (kind: string) => Number(lines.find((l) => l.startsWith(kind))?.split(' ')[1]);
-    return lines.length >= 2 ? [pid('setsid'), pid('hup')] : undefined;
+    return lines.length >= 3 ? [pid('setsid'), pid('hup'), pid('bare')] : undefined;
   });
 
 /**
- * An agent that leaves two kinds of children behind when its server dies: one started with
- * `setsid` (a session of its own, re-parented to init; it keeps the session's environment) and
- * one that ignores the hangup and stays in the pane's process session with its environment
- * cleared.
+ * An agent that leaves three kinds of children behind when its server dies: one started with
+ * `setsid` (a session of its own, re-parented to init; it keeps the session's environment), one
+ * that ignores the hangup and stays in the pane's process session with its environment cleared,
+ * and one with neither (`setsid env -i`): it only still holds the pane's terminal.
  */
 const LEAVER = (file: string) => [
   'sh',
   '-c',
-  `setsid sh -c 'echo setsid $$ >> ${file}; exec sleep 1000' & (trap '' HUP; exec env -i sh -c 'echo hup $$ >> ${file}; exec sleep 1000') & wait`,
+  `setsid sh -c 'echo setsid $$ >> ${file}; exec sleep 1000' & (trap '' HUP; exec env -i sh -c 'echo hup $$ >> ${file}; exec sleep 1000') & (setsid env -i sh -c 'echo bare $$ >> ${file}; exec sleep 1000' &); wait`,
 ];
 
 describe('when the tmux server dies', () => {

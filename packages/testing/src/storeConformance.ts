@@ -476,6 +476,7 @@ export function runStoreConformance(
       it('serves lifecycle requests first in, first out, and filters by action', async () => {
         const store = await fresh();
         const { model } = modelOn(store);
+        for (const name of ['api', 'web']) await model.rigs.create({ name });
         const ids: string[] = [];
         for (const [action, target] of [
           ['park', 'api'],

@@ -4,9 +4,13 @@ import { toFrozenJson } from '../store/json';
 import type { JsonObject, JsonValue, StoreTx } from '../store/Store';
 import { limited } from './Convoys';
 import { type Ctx, checkJsonObject, checkMs, checkName, checkText, load } from './env';
+import { requireRig } from './Rigs';
 import type { LifecycleAction, LifecycleRequest } from './types';
 
 const COLLECTION = 'lifecycle';
+
+/** The actions on a rig (their target is a rig's name). */
+const RIG_ACTIONS: ReadonlySet<LifecycleAction> = new Set(['park', 'unpark', 'dock', 'undock']);
 
 /** The actions a lifecycle request can ask for. */
 export const LIFECYCLE_ACTIONS: readonly LifecycleAction[] = [
@@ -55,6 +59,9 @@ export class Lifecycle {
     const args = checkJsonObject(input.args, 'request.args');
     const requestedBy = checkName(input.requestedBy, 'request.requestedBy');
     return this.ctx.run(async (tx) => {
+      // A rig's request names a rig that exists: refused at once (naming the rigs there are),
+      // not found out later by the worker.
+      if (RIG_ACTIONS.has(action)) await requireRig(tx, target);
       const request: LifecycleRequest = {
         id: this.ctx.env.newId('lc'),
         seq: await tx.nextSequence('lifecycle'),

@@ -146,7 +146,11 @@ describe('record ids and tokens from the model’s own source', () => {
     for (let i = 0; i < 20; i++) {
       const bead = await model.beads.create({ title: `bead ${i}`, rig: 'api' });
       expect(bead.id).toMatch(/^bd-[0-9a-z]{10}$/);
-      await model.lifecycle.request({ action: 'park', target: `rig${i}`, requestedBy: 'test' });
+      await model.lifecycle.request({
+        action: 'restart',
+        target: `api/p${i}`,
+        requestedBy: 'test',
+      });
       const claimed = await model.lifecycle.claimNext({ claimer: 'test', leaseMs: 1_000 });
       expect(claimed?.id).toMatch(/^lc-[0-9a-z]{10}$/);
       expect(claimed?.claim?.token).toMatch(/^[0-9A-Za-z]{20}$/);
