@@ -14,17 +14,18 @@ import {
 } from '@belfry/core';
 import { humanOutcome } from '@belfry/gate-human';
 import { Command, CommanderError, Option } from 'commander';
+import type { DaemonInfo } from './api/server';
 import { type BelfryConfig, CONFIG_FILE, defaultConfigText, loadConfig } from './config';
-import { ALREADY_RUNNING, type DaemonPing, runDaemon } from './daemon';
+import { ALREADY_RUNNING, runDaemon } from './daemon';
 import { LINES_RULE, numeric, TIMEOUT_RULE } from './numericOption';
 import {
+  callDaemon,
   controlSocketProblem,
   DaemonLock,
   type DaemonState,
   daemonPaths,
   ensureStateDir,
   readJson,
-  sendControl,
 } from './runtime';
 import { openTownStore } from './townStore';
 import { VERSION } from './version';
@@ -159,8 +160,8 @@ export async function main(
   };
   /** Wakes the daemon if one runs; says so either way. */
   const wake = async (cmd: Command): Promise<boolean> => {
-    const answer = await sendControl(daemonPaths(cfg(cmd)).socket, { cmd: 'wake' });
-    return answer !== undefined;
+    const answer = await callDaemon(daemonPaths(cfg(cmd)).socket, 'POST', '/v1/wake');
+    return answer?.status === 200;
   };
 
   const program = new Command('belfry')
@@ -269,10 +270,8 @@ export async function main(
             );
           // Started means this child answers: another starter's daemon may hold the lock, and
           // then this child ends with ALREADY_RUNNING.
-          const answer = (await sendControl(socket, { cmd: 'ping' }, 1_000)) as
-            | { result?: DaemonPing }
-            | undefined;
-          if (answer?.result?.pid === child.pid) {
+          const answer = await callDaemon<DaemonInfo>(socket, 'GET', '/v1/ping', undefined, 1_000);
+          if (answer?.body.pid === child.pid) {
             print(
               cmd,
               { pid: child.pid, started: true },
@@ -311,7 +310,7 @@ export async function main(
     .action(async (opts: { timeout: number }, cmd: Command) => {
       const paths = daemonPaths(cfg(cmd));
       if (!DaemonLock.held(paths.lock)) throw new Exit(EXIT.NOT_RUNNING, 'no daemon runs');
-      await sendControl(paths.socket, { cmd: 'stop' });
+      await callDaemon(paths.socket, 'POST', '/v1/stop');
       const deadline = Date.now() + opts.timeout;
       while (Date.now() < deadline) {
         if (!DaemonLock.held(paths.lock)) {
@@ -335,11 +334,11 @@ export async function main(
         running && state !== undefined && now - state.lastHeartbeat > 3 * state.heartbeatMs;
       // Files it cannot write (a full disk) are only known to the daemon: ask it.
       const answer = running
-        ? ((await sendControl(paths.socket, { cmd: 'ping' }, 2_000).catch(() => undefined)) as
-            | { result?: DaemonPing }
-            | undefined)
+        ? await callDaemon<DaemonInfo>(paths.socket, 'GET', '/v1/ping', undefined, 2_000).catch(
+            () => undefined,
+          )
         : undefined;
-      const faults = answer?.result?.faults ?? [];
+      const faults = answer?.body.faults ?? [];
       const data = {
         state: running ? (stale ? 'stale' : 'running') : 'stopped',
         ...(state ?? {}),

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import type { Server } from 'node:net';
 import { dirname } from 'node:path';
 import { createTown, type Town, type TownEvent } from '@belfry/core';
 import type { SessionDriver } from '@belfry/core/driver';
@@ -8,17 +7,18 @@ import type { GateEvaluator } from '@belfry/core/gate';
 import { createMemoryDriver } from '@belfry/driver-memory';
 import { createTmuxDriver } from '@belfry/driver-tmux';
 import { githubGate } from '@belfry/gate-github';
-import { humanGate } from '@belfry/gate-human';
+import { type HumanGateEvaluator, humanGate } from '@belfry/gate-human';
 import { timerGate } from '@belfry/gate-timer';
 import type { SqliteStore } from '@belfry/store-sqlite';
+import { type ApiServer, startApi } from './api/server';
 import type { BelfryConfig } from './config';
 import {
+  DaemonFilesError,
   DaemonLock,
   DaemonLog,
   type DaemonState,
   daemonPaths,
   ensureStateDir,
-  listenControl,
   placeControlSocket,
   readJson,
   removeLeftovers,
@@ -26,6 +26,7 @@ import {
   writeJsonAtomic,
 } from './runtime';
 import { openTownStore } from './townStore';
+import { VERSION } from './version';
 
 /** Whether tmux can be run here. */
 export function hasTmux(): boolean {
@@ -81,13 +82,6 @@ export interface RunningDaemon {
   stop(reason: string): Promise<void>;
 }
 
-/** What a daemon answers on its control socket to `ping` (and `daemon status` shows). */
-export interface DaemonPing {
-  pid: number;
-  /** Its own files it cannot write now (a full disk), each since when. */
-  faults: OwnFileFault[];
-}
-
 /** Exit codes of `belfry daemon run` / `start` when it cannot run. */
 export const ALREADY_RUNNING = 3;
 
@@ -129,7 +123,7 @@ export async function runDaemon(
     if (change) say(change);
   };
   let store: SqliteStore | undefined;
-  let server: Server | undefined;
+  let server: ApiServer | undefined;
   let town: Town | undefined;
   let stopping: Promise<void> | undefined;
   let resolveStopped: (exit: DaemonExit) => void = () => {};
@@ -142,7 +136,7 @@ export async function runDaemon(
       await town
         ?.stop()
         .catch((error: Error) => say(`the town did not stop cleanly: ${error.message}`));
-      server?.close();
+      await server?.close().catch(() => undefined);
       rmSync(paths.socket, { force: true });
       removePrivateSocketFolder(paths);
       await store?.close().catch(() => undefined);
@@ -155,21 +149,15 @@ export async function runDaemon(
   try {
     store = openTownStore(config);
     const opened = store;
-    // Listen before the town starts: a daemon that cannot take its socket starts nothing.
-    placeControlSocket(paths);
-    server = await listenControl(paths.socket, async (request) => {
-      if (request.cmd === 'wake') town?.wake();
-      else if (request.cmd === 'stop') void stop('asked to stop');
-      return { pid: process.pid, faults: files.faults() } satisfies DaemonPing;
-    });
     const driver = driverFor(config, { fallback: options.fallbackDriver ?? false });
+    const gates = gatesFor(config);
     const fill = (text: string, v: Record<string, string>) =>
       text.replace(/\{(agent|bead|title)\}/g, (_, k: string) => v[k] ?? '');
     const running = createTown({
       store,
       driver,
       rigs: config.rigs,
-      gates: gatesFor(config),
+      gates,
       timings: config.timings,
       agent: {
         launch: () => ({
@@ -186,6 +174,24 @@ export async function runDaemon(
     });
     town = running;
     const startedAt = Date.now();
+    // Listen before the town starts: a daemon that cannot take its socket starts nothing.
+    placeControlSocket(paths);
+    try {
+      rmSync(paths.socket, { force: true });
+      const human = humanOf(gates);
+      server = await startApi(paths.socket, {
+        town: running,
+        daemon: () => ({ pid: process.pid, version: VERSION, startedAt, faults: files.faults() }),
+        stop: () => void stop('asked to stop'),
+        ...(human ? { human } : {}),
+      });
+    } catch (error) {
+      throw new DaemonFilesError({
+        code: 'CONTROL_SOCKET',
+        message: `cannot listen on the control socket ${paths.socket} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the daemon did not start its town. Remove what is at that path, or free it, and start again`,
+        cause: error,
+      });
+    }
     let heartbeatCount = 0;
     const writeState = () =>
       writeOwn('state.json', () =>
@@ -233,7 +239,7 @@ export async function runDaemon(
   } catch (error) {
     say(`could not start: ${(error as Error).message}`);
     await town?.stop().catch(() => undefined);
-    server?.close();
+    await server?.close().catch(() => undefined);
     removePrivateSocketFolder(paths);
     await store?.close().catch(() => undefined);
     lock.release();
@@ -294,6 +300,11 @@ export class OwnFiles {
   faults(): OwnFileFault[] {
     return [...this.failing.values()].map((f) => ({ ...f }));
   }
+}
+
+/** The town's human gate evaluator, if the config turned it on (approve and reject). */
+function humanOf(gates: readonly GateEvaluator[]): HumanGateEvaluator | undefined {
+  return gates.find((g) => g.type === 'human') as HumanGateEvaluator | undefined;
 }
 
 /** One line for the log and the foreground run. */

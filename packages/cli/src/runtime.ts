@@ -15,7 +15,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { BelfryError } from '@belfry/core';
@@ -405,97 +405,70 @@ export class DaemonLog {
   }
 }
 
-/** A request on the control socket, and its answer. */
-export type ControlRequest = { cmd: 'wake' } | { cmd: 'stop' } | { cmd: 'ping' };
-
-/**
- * The control socket: one JSON line in, one JSON line out. Created with mode 0600 (the umask is
- * narrowed while it is made, so it never exists with wider permissions).
- */
-export async function listenControl(
-  path: string,
-  handle: (request: ControlRequest) => Promise<unknown>,
-): Promise<Server> {
-  const server = createServer((socket) => {
-    let buffer = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk) => {
-      buffer += chunk;
-      const nl = buffer.indexOf('\n');
-      if (nl < 0) return;
-      let request: ControlRequest;
-      try {
-        request = JSON.parse(buffer.slice(0, nl)) as ControlRequest;
-      } catch {
-        socket.end(`${JSON.stringify({ ok: false, error: 'not JSON' })}\n`);
-        return;
-      }
-      handle(request).then(
-        (result) => socket.end(`${JSON.stringify({ ok: true, result: result ?? null })}\n`),
-        (error: Error) => socket.end(`${JSON.stringify({ ok: false, error: error.message })}\n`),
-      );
-    });
-    socket.on('error', () => undefined);
-  });
-  const before = process.umask(0o177);
-  try {
-    rmSync(path, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-  } catch (error) {
-    throw new DaemonFilesError({
-      code: 'CONTROL_SOCKET',
-      message: `cannot listen on the control socket ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the daemon did not start its town. Remove what is at that path, or free it, and start again`,
-      cause: error,
-    });
-  } finally {
-    process.umask(before);
-  }
-  return server;
+/** A daemon's answer to one API call: the HTTP status and the JSON body. */
+export interface DaemonAnswer<T = unknown> {
+  status: number;
+  body: T;
 }
 
 /**
- * Sends one request to the daemon; undefined when no daemon listens.
+ * Calls the daemon's API (`/v1/…`, JSON) on its control socket. Resolves undefined when no daemon
+ * listens there (no socket, nobody answering, or no answer within `timeoutMs`): the caller says
+ * so, and falls back to the store where it can.
  *
  * @throws DaemonFilesError `CONTROL_SOCKET` when a socket is there but not one to trust (see
  *   {@link controlSocketProblem}): nothing is sent to it.
  */
-export function sendControl(
-  path: string,
-  request: ControlRequest,
+export function callDaemon<T = unknown>(
+  socket: string,
+  method: 'GET' | 'POST',
+  route: string,
+  body?: unknown,
   timeoutMs = 5_000,
-): Promise<unknown> {
-  if (!existsSync(path)) return Promise.resolve(undefined);
+): Promise<DaemonAnswer<T> | undefined> {
+  if (!existsSync(socket)) return Promise.resolve(undefined);
   try {
-    assertTrusted(path);
+    assertTrusted(socket);
   } catch (error) {
     return Promise.reject(error);
   }
+  const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve) => {
-    const socket = createConnection(path);
-    let answer = '';
+    const request = httpRequest(
+      {
+        socketPath: socket,
+        method,
+        path: route,
+        headers:
+          payload === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => {
+          text += chunk;
+        });
+        response.on('end', () => {
+          clearTimeout(timer);
+          try {
+            resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as T });
+          } catch {
+            resolve({ status: response.statusCode ?? 0, body: text as T });
+          }
+        });
+        response.on('error', () => resolve(undefined));
+      },
+    );
     const timer = setTimeout(() => {
-      socket.destroy();
+      request.destroy();
       resolve(undefined);
     }, timeoutMs);
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
-    socket.on('data', (chunk) => {
-      answer += chunk;
-    });
-    socket.on('end', () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(answer));
-      } catch {
-        resolve(undefined);
-      }
-    });
-    socket.on('error', () => {
+    request.on('error', () => {
       clearTimeout(timer);
       resolve(undefined);
     });
+    request.end(payload);
   });
 }

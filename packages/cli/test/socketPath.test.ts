@@ -17,11 +17,11 @@ import { dirname, join } from 'node:path';
 import { CONFIG_FILE, loadConfig } from '@belfry/cli';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  callDaemon,
   controlSocketProblem,
   DaemonFilesError,
   daemonPaths,
   ensureStateDir,
-  sendControl,
 } from '../src/runtime';
 import { belfry } from './bin';
 
@@ -90,7 +90,7 @@ describe('the control socket cannot be taken by another user', () => {
     cleanups.push(() => server.close());
     chmodSync(paths.socket, 0o666);
     expect(controlSocketProblem(paths.socket)).toMatch(/mode 0666, open to other users/);
-    await expect(sendControl(paths.socket, { cmd: 'wake' })).rejects.toThrow(DaemonFilesError);
+    await expect(callDaemon(paths.socket, 'POST', '/v1/wake')).rejects.toThrow(DaemonFilesError);
     const parked = await belfry(dir, 'rig', 'park', 'main');
     expect(parked.code).toBe(1);
     expect(parked.err).toMatch(/control socket .* open to other users; refusing to use it/);

@@ -357,6 +357,25 @@ export class Town {
   }
 
   /**
+   * The last lines an agent's session wrote (its pane, for tmux), oldest first.
+   *
+   * @param options.lines - how many (an integer >= 1). @defaultValue 50
+   * @throws StoreError `NOT_FOUND` for an unknown agent; DriverError `NOT_RUNNING` when it has no
+   *   session.
+   */
+  async output(agent: string, options: { lines?: number } = {}): Promise<string[]> {
+    const polecat = await this.model.polecats.get(agent);
+    if (!polecat)
+      throw new StoreError({
+        code: 'NOT_FOUND',
+        message: `unknown polecat ${JSON.stringify(agent)}`,
+      });
+    return this.ctx.driver.capture(sessionName(polecat.rig, polecat.name), {
+      lines: options.lines ?? 50,
+    });
+  }
+
+  /**
    * An agent finished its bead: the bead moves to `status` (default `done`) and leaves the hook,
    * then the session stops. A molecule step's bead completes that step and the molecule's next
    * step goes to the rig, in the same transaction.
