@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   BelfryError,
   ConfigError,
+  checkRigName,
   createTownModel,
   type Gate,
   type LifecycleAction,
@@ -14,9 +15,10 @@ import {
 } from '@belfry/core';
 import { humanOutcome } from '@belfry/gate-human';
 import { Command, CommanderError, Option } from 'commander';
-import type { DaemonInfo } from './api/server';
+import { followEvents } from './api/events';
+import type { ApiErrorBody, DaemonInfo } from './api/server';
 import { type BelfryConfig, CONFIG_FILE, defaultConfigText, loadConfig } from './config';
-import { ALREADY_RUNNING, runDaemon } from './daemon';
+import { ALREADY_RUNNING, describeEvent, runDaemon } from './daemon';
 import { LINES_RULE, numeric, TIMEOUT_RULE } from './numericOption';
 import {
   callDaemon,
@@ -80,6 +82,15 @@ function runningDespite(configFile: string): string {
   return `belfry: a daemon still runs for this town${pid ? ` (pid ${pid})` : ''} on the config it read when it started; fix the file to steer it again, or stop it now with: kill -TERM ${pid ?? '<its pid>'}\n`;
 }
 
+/** Whether `path` is a Unix socket now. */
+function isSocket(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
 /** Who runs the command: the OS user's name (`--by` defaults to it). */
 function osUser(): string {
   try {
@@ -129,7 +140,8 @@ export async function main(
   let configFile: string | undefined;
   const cfg = (cmd: Command): BelfryConfig => {
     if (config) return config;
-    const given = cmd.optsWithGlobals().config as string | undefined;
+    // An agent's session has the town's config in BELFRY_CONFIG: it may work anywhere.
+    const given = (cmd.optsWithGlobals().config as string | undefined) ?? env.BELFRY_CONFIG;
     const file = given ? resolve(cwd, given) : findConfig(cwd);
     if (!file)
       throw new Exit(
@@ -158,6 +170,58 @@ export async function main(
       await store.close();
     }
   };
+  /**
+   * Calls the running daemon's API; undefined when no daemon answers. An error answer (4xx, 5xx)
+   * is the command's failure, with the daemon's message.
+   */
+  const api = async <T>(
+    cmd: Command,
+    method: 'GET' | 'POST',
+    route: string,
+    body?: unknown,
+  ): Promise<T | undefined> => {
+    const answer = await callDaemon<T | ApiErrorBody>(
+      daemonPaths(cfg(cmd)).socket,
+      method,
+      route,
+      body,
+      30_000,
+    );
+    if (!answer) return undefined;
+    if (answer.status >= 400) {
+      const error = (answer.body as ApiErrorBody).error;
+      throw new Exit(
+        EXIT.FAILED,
+        error
+          ? `${error.message}${error.path ? ` (${error.path})` : ''}`
+          : `the daemon answered ${answer.status}`,
+      );
+    }
+    return answer.body as T;
+  };
+  /** The API's answer, or a clear failure when no daemon runs (for what only it can do). */
+  const live = async <T>(
+    cmd: Command,
+    what: string,
+    method: 'GET' | 'POST',
+    route: string,
+    body?: unknown,
+  ): Promise<T> => {
+    const answer = await api<T>(cmd, method, route, body);
+    if (answer === undefined)
+      throw new Exit(
+        EXIT.NOT_RUNNING,
+        `no daemon runs; ${what} needs it (start it with \`belfry daemon start\`)`,
+      );
+    return answer;
+  };
+  /** `<rig>/<name>` as the API's path. */
+  const agentPath = (agent: string) => {
+    const m = /^([^/]+)\/([^/]+)$/.exec(agent);
+    if (!m) throw new Exit(EXIT.USAGE, `an agent is <rig>/<name>; got ${JSON.stringify(agent)}`);
+    return `/v1/agents/${encodeURIComponent(m[1] as string)}/${encodeURIComponent(m[2] as string)}`;
+  };
+
   /** Wakes the daemon if one runs; says so either way. */
   const wake = async (cmd: Command): Promise<boolean> => {
     const answer = await callDaemon(daemonPaths(cfg(cmd)).socket, 'POST', '/v1/wake');
@@ -261,7 +325,8 @@ export async function main(
         if (child.exitCode !== null || child.signalCode !== null) break;
         // Read again each time: a deep town's daemon records a socket of its own choosing.
         const socket = daemonPaths(c).socket;
-        if (DaemonLock.held(paths.lock) && existsSync(socket)) {
+        // Something else at the path (a folder, a file) is the daemon's to replace or fail on.
+        if (DaemonLock.held(paths.lock) && isSocket(socket)) {
           const problem = controlSocketProblem(socket);
           if (problem !== undefined)
             throw new Exit(
@@ -475,14 +540,94 @@ WantedBy=default.target
     .command('sling <bead> <rig>')
     .description("hang a bead on a polecat's hook in a rig")
     .action(async (bead: string, rigName: string, _opts: unknown, cmd: Command) => {
-      const { polecat, created } = await withModel(cmd, (m) => m.polecats.sling(bead, rigName));
-      const woke = await wake(cmd);
+      // Through the running town (its Witness starts the session at once), else into the store.
+      const viaDaemon = await api<{ agent: string; created: boolean }>(cmd, 'POST', '/v1/sling', {
+        bead,
+        rig: rigName,
+      });
+      const { agent, created } =
+        viaDaemon ??
+        (await withModel(cmd, async (m) => {
+          const { polecat, created } = await m.polecats.sling(bead, checkRigName(rigName, 'rig'));
+          return { agent: polecat.id, created };
+        }));
       print(
         cmd,
-        { agent: polecat.id, bead, created },
+        { agent, bead, created, daemon: viaDaemon ? 'running' : 'not running' },
         () =>
-          `${bead} → ${polecat.id}${created ? ' (a new polecat)' : ''}; ${woke ? 'the daemon starts its session' : 'its session starts when the daemon runs'}`,
+          `${bead} → ${agent}${created ? ' (a new polecat)' : ''}; ${viaDaemon ? 'its session is starting' : 'its session starts when the daemon runs'}`,
       );
+    });
+
+  program
+    .command('done [bead]')
+    .description(
+      'an agent finished its bead (run inside its session: the agent and bead come from BELFRY_AGENT and BELFRY_BEAD)',
+    )
+    .option('--agent <agent>', 'the agent (<rig>/<name>; default: $BELFRY_AGENT)')
+    .option('--status <status>', 'what the bead becomes', 'done')
+    .action(
+      async (given: string | undefined, opts: { agent?: string; status: string }, cmd: Command) => {
+        const agent = opts.agent ?? env.BELFRY_AGENT;
+        const bead = given ?? env.BELFRY_BEAD;
+        if (!agent || !bead)
+          throw new Exit(
+            EXIT.USAGE,
+            `which ${!agent ? 'agent' : 'bead'}? Run it inside the agent's session (it sets BELFRY_AGENT and BELFRY_BEAD), or pass ${!agent ? '--agent <rig>/<name>' : 'the bead'}`,
+          );
+        await live(cmd, 'done', 'POST', '/v1/done', { agent, bead, status: opts.status });
+        print(
+          cmd,
+          { agent, bead, status: opts.status },
+          () => `${bead} ${opts.status}; ${agent}'s session is stopped`,
+        );
+      },
+    );
+
+  program
+    .command('nudge <agent> <text>')
+    .description("send text to an agent's session (delivery verified)")
+    .action(async (agent: string, text: string, _opts: unknown, cmd: Command) => {
+      await live(cmd, 'a nudge', 'POST', `${agentPath(agent)}/nudge`, { text });
+      print(cmd, { agent, delivered: true }, () => `delivered to ${agent}`);
+    });
+
+  program
+    .command('agent')
+    .description("an agent's session")
+    .command('logs <agent>')
+    .description("an agent's last lines of output")
+    .addOption(
+      new Option('-n, --lines <n>', 'how many lines').argParser(numeric(LINES_RULE)).default(50),
+    )
+    .action(async (agent: string, opts: { lines: number }, cmd: Command) => {
+      const { lines } = await live<{ lines: string[] }>(
+        cmd,
+        "an agent's output",
+        'GET',
+        `${agentPath(agent)}/output?lines=${Math.max(1, opts.lines)}`,
+      );
+      print(cmd, { agent, lines }, () => lines.join('\n'));
+    });
+
+  program
+    .command('events')
+    .description("the town's recent events (-f: and those to come)")
+    .option('-f, --follow', 'keep printing events as they happen')
+    .action(async (opts: { follow?: boolean }, cmd: Command) => {
+      const socket = daemonPaths(cfg(cmd)).socket;
+      const ended = await followEvents(socket, opts.follow === true, (id, event, data) =>
+        io.out(
+          json(cmd)
+            ? `${JSON.stringify({ id, event, data })}\n`
+            : `${id ?? '-'} ${event === 'town' ? describeEvent(data as never) : `${event}: ${JSON.stringify(data)}`}\n`,
+        ),
+      );
+      if (ended === 'no-daemon')
+        throw new Exit(
+          EXIT.NOT_RUNNING,
+          'no daemon runs; events need it (start it with `belfry daemon start`)',
+        );
     });
 
   const gate = program.command('gate').description('list, approve and reject gates');
@@ -599,9 +744,22 @@ WantedBy=default.target
 
   program
     .command('status')
-    .description('the tree: rigs, witnesses, polecats with their sessions')
-    .action((_opts: unknown, cmd: Command) => {
+    .description('the tree: rigs, witnesses, polecats with their sessions (live from the daemon)')
+    .action(async (_opts: unknown, cmd: Command) => {
       const paths = daemonPaths(cfg(cmd));
+      // Live from the running town; the daemon's last snapshot only when it does not answer.
+      const now = await api<{ town: TownStatus }>(cmd, 'GET', '/v1/status').catch(() => undefined);
+      if (now) {
+        const data = {
+          daemonRunning: true,
+          live: true,
+          stale: false,
+          asOf: Date.now(),
+          ...now.town,
+        };
+        print(cmd, data, () => renderTree(data, true, paint));
+        return;
+      }
       const running = DaemonLock.held(paths.lock);
       const status = readJson<TownStatus>(paths.status);
       if (!status)
@@ -617,7 +775,7 @@ WantedBy=default.target
       const asOf = status.daemon.lastHeartbeat ?? state?.lastHeartbeat ?? null;
       const stale =
         running && state !== undefined && Date.now() - state.lastHeartbeat > 3 * state.heartbeatMs;
-      const data = { daemonRunning: running, stale, asOf, ...status };
+      const data = { daemonRunning: running, live: false, stale, asOf, ...status };
       print(cmd, data, () => {
         const when = asOf === null ? 'an unknown time' : new Date(asOf).toISOString();
         const label = !running

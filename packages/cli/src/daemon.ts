@@ -162,7 +162,8 @@ export async function runDaemon(
       agent: {
         launch: () => ({
           command: config.agent.command,
-          env: config.agent.env,
+          // `belfry done` inside the session finds the town wherever the agent works.
+          env: { ...config.agent.env, BELFRY_CONFIG: config.file },
           ...(config.agent.cwd ? { cwd: config.agent.cwd } : {}),
         }),
         prime: ({ polecat, bead }) =>

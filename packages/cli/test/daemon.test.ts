@@ -13,8 +13,8 @@ import { createTownModel } from '@belfry/core';
 import { createTmuxDriver } from '@belfry/driver-tmux';
 import { SqliteStore } from '@belfry/store-sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DaemonLock, DaemonLog, writeJsonAtomic } from '../src/runtime';
-import { belfry, daemonState, eventually } from './bin';
+import { callDaemon, DaemonLock, DaemonLog, writeJsonAtomic } from '../src/runtime';
+import { BIN, belfry, daemonState, eventually, NODE_ARGS } from './bin';
 
 let serial = 0;
 const towns: Array<{ dir: string; socket: string }> = [];
@@ -219,6 +219,86 @@ describe('belfry daemon (real processes)', () => {
     });
     expect(JSON.parse((await belfry(dir, 'gate', 'list', '--open', '--json')).out)).toEqual([]);
   }, 60_000);
+
+  it('the agent’s loop live: sling starts the session at once, the agent runs `belfry done` inside its tmux session, the bead is done and the session retired; nudge, agent logs and events go through the daemon', async () => {
+    const { dir, socket } = town();
+    const script = join(dir, 'agent.sh');
+    writeFileSync(
+      script,
+      `#!/bin/sh
+echo "agent $BELFRY_AGENT on $BELFRY_BEAD"
+while read -r line; do
+  echo "got: $line"
+  case "$line" in
+    finish*) ${[process.execPath, ...NODE_ARGS, BIN].map((w) => `'${w}'`).join(' ')} done && echo "done sent" ;;
+  esac
+done
+`,
+      { mode: 0o755 },
+    );
+    const config = join(dir, CONFIG_FILE);
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(/command: .*/, () => `command: ["${script}"]`),
+    );
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const bead = JSON.parse(
+      (await belfry(dir, 'bead', 'create', 'write the report', '--rig', 'api', '--json')).out,
+    ) as { id: string };
+    const slingAt = Date.now();
+    const slung = JSON.parse((await belfry(dir, 'sling', bead.id, 'api', '--json')).out) as {
+      agent: string;
+      daemon: string;
+    };
+    expect(slung.daemon).toBe('running');
+    const tmux = createTmuxDriver({ socket: { name: socket } });
+    const session = slung.agent.replace('/', '-');
+    await eventually(
+      'the session running',
+      async () => (await tmux.status(session)).state === 'running',
+      10_000,
+    );
+    const startedWithin = Date.now() - slingAt;
+    console.log(
+      `sling → session running: ${startedWithin} ms (the survey interval is 200 ms here)`,
+    );
+    expect(startedWithin).toBeLessThan(5_000);
+
+    const nudged = await belfry(dir, 'nudge', slung.agent, 'how is it going');
+    expect(nudged).toMatchObject({ code: 0 });
+    const logs = await eventually('the agent’s output', async () => {
+      const out = (await belfry(dir, 'agent', 'logs', slung.agent, '-n', '20')).out;
+      return out.includes('got: how is it going') ? out : undefined;
+    });
+    expect(logs).toContain(`agent ${slung.agent} on ${bead.id}`);
+
+    // The agent itself reports done, from inside its session.
+    expect((await belfry(dir, 'nudge', slung.agent, 'finish now')).code).toBe(0);
+    await eventually(
+      'the bead done and the session retired',
+      async () => {
+        const answer = await callDaemon<{ status: string }>(
+          join(dir, '.belfry', 'control.sock'),
+          'GET',
+          `/v1/beads/${bead.id}`,
+        );
+        const state = (await tmux.status(session)).state;
+        return answer?.body.status === 'done' && state !== 'running';
+      },
+      30_000,
+    );
+    const events = await belfry(dir, 'events', '--json');
+    expect(events.code).toBe(0);
+    const types = events.out
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { data: { type: string } }).data.type);
+    expect(types).toContain('polecat.spawned');
+    expect(types).toContain('polecat.done');
+    const notRunning = await belfry(dir, 'done', bead.id, '--agent', slung.agent);
+    expect(notRunning.code).toBe(1);
+    expect(notRunning.err).toMatch(/no work on its hook|holds bead/);
+  }, 120_000);
 
   it('the tmux server killed four times under two agents: each time they are started again, no respawn is counted, no bead is blocked, one incident per death, and nothing the old sessions left runs on', async () => {
     const { dir, socket } = town();

@@ -133,6 +133,7 @@ export {
 } from './supervisorLogic';
 export { mechanicalTriage } from './town/boot';
 export { createTown, Town } from './town/createTown';
+export { checkRigName } from './town/names';
 export { PATROL, PATROL_STEPS } from './town/patrol';
 export { DEFAULT_TIMINGS, timingProblem } from './town/townOptions';
 export type {

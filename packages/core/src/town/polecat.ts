@@ -204,7 +204,8 @@ async function ensureSession(
         epoch,
         command: launch.command,
         ...(launch.cwd === undefined ? {} : { cwd: launch.cwd }),
-        ...(launch.env === undefined ? {} : { env: launch.env }),
+        // The agent learns who it is and what it works on (`belfry done` reads them).
+        env: { ...(launch.env ?? {}), BELFRY_AGENT: agent, BELFRY_BEAD: hook.beadId },
         labels: { rig, agent, bead: hook.beadId, hookEpoch: String(hook.epoch) },
       })
     )?.host;

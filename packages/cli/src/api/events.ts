@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { controlSocketProblem, DaemonFilesError } from '../runtime';
+
+/**
+ * Reads the daemon's events (`GET /v1/events?after=0`): the ones it still keeps, and with `follow`
+ * those to come, each handed to `onEvent` in order. Without `follow` it ends at the last event
+ * the daemon had when it answered.
+ *
+ * @returns `'ended'`, or `'no-daemon'` when nobody answers on the socket.
+ * @throws DaemonFilesError when the socket is not one to trust.
+ */
+export function followEvents(
+  socket: string,
+  follow: boolean,
+  onEvent: (id: number | undefined, event: string, data: unknown) => void,
+): Promise<'ended' | 'no-daemon'> {
+  if (!existsSync(socket)) return Promise.resolve('no-daemon');
+  const problem = controlSocketProblem(socket);
+  if (problem !== undefined)
+    return Promise.reject(
+      new DaemonFilesError({
+        code: 'CONTROL_SOCKET',
+        message: `the control socket ${socket} ${problem}; refusing to use it`,
+      }),
+    );
+  return new Promise((resolve) => {
+    let last: number | undefined;
+    const request = httpRequest({ socketPath: socket, path: '/v1/events?after=0' }, (response) => {
+      let buffer = '';
+      response.setEncoding('utf8');
+      const done = () => {
+        request.destroy();
+        resolve('ended');
+      };
+      response.on('data', (chunk: string) => {
+        buffer += chunk;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const lines = block.split('\n');
+          const field = (name: string) =>
+            lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
+          const head = /^: belfry events; the last is (\d+)$/.exec(lines[0] ?? '');
+          if (head) {
+            last = Number(head[1]);
+            if (!follow && last === 0) return done();
+            continue;
+          }
+          const event = field('event');
+          if (event === undefined) continue;
+          const id = field('id') === undefined ? undefined : Number(field('id'));
+          let data: unknown;
+          try {
+            data = JSON.parse(field('data') ?? 'null');
+          } catch {
+            data = field('data');
+          }
+          onEvent(id, event, data);
+          if (!follow && id !== undefined && last !== undefined && id >= last) return done();
+        }
+      });
+      response.on('end', () => resolve('ended'));
+      response.on('error', () => resolve('ended'));
+    });
+    request.on('error', () => resolve(last === undefined ? 'no-daemon' : 'ended'));
+    request.end();
+  });
+}
