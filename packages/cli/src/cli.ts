@@ -3,14 +3,17 @@ import { existsSync, lstatSync, openSync, readFileSync, statSync, writeFileSync 
 import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
+  type Bead,
   BelfryError,
   ConfigError,
   checkRigName,
   createTownModel,
   type Gate,
   type LifecycleAction,
+  type LifecycleRequest,
   type TownModel,
   type TownStatus,
+  type Warrant,
   type WarrantRelease,
 } from '@belfry/core';
 import { humanOutcome } from '@belfry/gate-human';
@@ -220,12 +223,6 @@ export async function main(
     const m = /^([^/]+)\/([^/]+)$/.exec(agent);
     if (!m) throw new Exit(EXIT.USAGE, `an agent is <rig>/<name>; got ${JSON.stringify(agent)}`);
     return `/v1/agents/${encodeURIComponent(m[1] as string)}/${encodeURIComponent(m[2] as string)}`;
-  };
-
-  /** Wakes the daemon if one runs; says so either way. */
-  const wake = async (cmd: Command): Promise<boolean> => {
-    const answer = await callDaemon(daemonPaths(cfg(cmd)).socket, 'POST', '/v1/wake');
-    return answer?.status === 200;
   };
 
   const program = new Command('belfry')
@@ -505,15 +502,25 @@ WantedBy=default.target
     if (action === 'dock')
       command.option('--now', 'stop the rig’s sessions at once instead of draining them');
     command.action(async (name: string, opts: { now?: boolean }, cmd: Command) => {
-      const request = await withModel(cmd, (m) =>
-        m.lifecycle.request({
-          action,
-          target: name,
-          requestedBy: 'cli',
-          ...(opts.now === true ? { args: { immediate: true } } : {}),
-        }),
+      const args = opts.now === true ? { immediate: true } : undefined;
+      // Through the running daemon, else stored for it (the model's checks either way).
+      const viaDaemon = await api<LifecycleRequest>(
+        cmd,
+        'POST',
+        `/v1/rigs/${encodeURIComponent(name)}/${action}`,
+        args ?? null,
       );
-      const woke = await wake(cmd);
+      const request =
+        viaDaemon ??
+        (await withModel(cmd, (m) =>
+          m.lifecycle.request({
+            action,
+            target: name,
+            requestedBy: 'cli',
+            ...(args === undefined ? {} : { args }),
+          }),
+        ));
+      const woke = viaDaemon !== undefined;
       print(
         cmd,
         { request, daemon: woke ? 'woken' : 'not running' },
@@ -523,17 +530,52 @@ WantedBy=default.target
     });
   }
 
-  program
-    .command('bead')
-    .description('beads (units of work)')
+  const beads = program.command('bead').description('beads (units of work)');
+  beads
     .command('create <title>')
     .description('create a bead')
     .option('--rig <rig>', 'the rig it belongs to')
     .action(async (title: string, opts: { rig?: string }, cmd: Command) => {
-      const bead = await withModel(cmd, (m) =>
-        m.beads.create({ title, ...(opts.rig ? { rig: opts.rig } : {}) }),
-      );
+      const input = { title, ...(opts.rig ? { rig: opts.rig } : {}) };
+      const bead =
+        (await api<Bead>(cmd, 'POST', '/v1/beads', input)) ??
+        (await withModel(cmd, (m) => m.beads.create(input)));
       print(cmd, bead, () => bead.id);
+    });
+  beads
+    .command('list')
+    .description('beads with a status and/or in a rig')
+    .option('--status <status>', 'only beads with this status (open, hooked, done, blocked, …)')
+    .option('--rig <rig>', 'only beads of this rig')
+    .action(async (opts: { status?: string; rig?: string }, cmd: Command) => {
+      const filter = {
+        ...(opts.status ? { status: opts.status } : {}),
+        ...(opts.rig ? { rig: opts.rig } : {}),
+      };
+      if (Object.keys(filter).length === 0)
+        throw new Exit(EXIT.USAGE, 'give --status, --rig, or both');
+      const query = new URLSearchParams(filter).toString();
+      const list =
+        (await api<Bead[]>(cmd, 'GET', `/v1/beads?${query}`)) ??
+        (await withModel(cmd, (m) => m.beads.list(filter)));
+      print(cmd, list, () =>
+        list.length === 0
+          ? 'no beads'
+          : list
+              .map((b) => `${b.id}  ${b.status.padEnd(7)} ${b.rig ?? '-'}  ${b.title}`)
+              .join('\n'),
+      );
+    });
+  beads
+    .command('show <bead>')
+    .description('one bead')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const bead =
+        (await api<Bead>(cmd, 'GET', `/v1/beads/${encodeURIComponent(id)}`)) ??
+        (await withModel(cmd, (m) => m.beads.require(id)));
+      print(cmd, bead, () =>
+        [`${bead.id} ${bead.status}: ${bead.title}`, `rig: ${bead.rig ?? '-'}`].join('\n'),
+      );
     });
 
   program
@@ -663,16 +705,29 @@ WantedBy=default.target
       .option('--by <name>', 'who decides (default: you, the OS user)', osUser())
       .option('--comment <text>', 'why')
       .action(async (id: string, opts: { by: string; comment?: string }, cmd: Command) => {
-        const closed = await withModel(cmd, async (m) => {
-          const outcome = humanOutcome(
-            await m.gates.require(id),
-            decision === 'approve' ? 'approved' : 'rejected',
-            { by: opts.by, ...(opts.comment === undefined ? {} : { comment: opts.comment }) },
-            Date.now(),
-          );
-          return (await m.gates.close(id, outcome.result, outcome)).gate;
-        });
-        await wake(cmd);
+        const input = {
+          by: opts.by,
+          ...(opts.comment === undefined ? {} : { comment: opts.comment }),
+        };
+        // The running town's human gate decides it (gate.closed, its molecules move on); without
+        // a daemon the decision is stored, checked by the same rule (humanOutcome).
+        const viaDaemon = await api<Gate>(
+          cmd,
+          'POST',
+          `/v1/gates/${encodeURIComponent(id)}/${decision}`,
+          input,
+        );
+        const closed =
+          viaDaemon ??
+          (await withModel(cmd, async (m) => {
+            const outcome = humanOutcome(
+              await m.gates.require(id),
+              decision === 'approve' ? 'approved' : 'rejected',
+              { by: opts.by, ...(opts.comment === undefined ? {} : { comment: opts.comment }) },
+              Date.now(),
+            );
+            return (await m.gates.close(id, outcome.result, outcome)).gate;
+          }));
         print(
           cmd,
           closed,
@@ -713,15 +768,15 @@ WantedBy=default.target
         opts: { reason: string; by: string; release: string },
         cmd: Command,
       ) => {
-        const { warrant: w, created } = await withModel(cmd, (m) =>
-          m.warrants.file({
-            target,
-            reason: opts.reason,
-            filedBy: opts.by,
-            release: opts.release as WarrantRelease,
-          }),
-        );
-        await wake(cmd);
+        const input = {
+          target,
+          reason: opts.reason,
+          filedBy: opts.by,
+          release: opts.release as WarrantRelease,
+        };
+        const { warrant: w, created } =
+          (await api<{ warrant: Warrant; created: boolean }>(cmd, 'POST', '/v1/warrants', input)) ??
+          (await withModel(cmd, (m) => m.warrants.file(input)));
         print(
           cmd,
           w,

@@ -168,6 +168,40 @@ describe('what a stopped daemon leaves, and a config broken under a running one'
   }, 60_000);
 });
 
+describe('commands through the running daemon, and without one', () => {
+  it('the same refusals and answers either way: an unknown rig, bead list and show; what needs the town says no daemon runs', async () => {
+    const dir = town();
+    const run = async () => {
+      const park = await belfry(dir, 'rig', 'park', 'nosuch');
+      expect(park.code).toBe(1);
+      expect(park.err).toContain('unknown rig "nosuch"; known: api');
+      const created = await belfry(dir, 'bead', 'create', 'a job', '--rig', 'api', '--json');
+      const id = (JSON.parse(created.out) as { id: string }).id;
+      const listed = await belfry(dir, 'bead', 'list', '--rig', 'api', '--json');
+      expect((JSON.parse(listed.out) as Array<{ id: string }>).map((b) => b.id)).toContain(id);
+      const shown = await belfry(dir, 'bead', 'show', id);
+      expect(shown.out).toContain(`${id} open: a job`);
+      expect((await belfry(dir, 'bead', 'show', 'bd-nosuch')).code).toBe(1);
+      expect((await belfry(dir, 'bead', 'list')).code).toBe(2);
+    };
+    await run();
+    for (const args of [
+      ['nudge', 'api/x', 'hi'],
+      ['agent', 'logs', 'api/x'],
+      ['events'],
+      ['done', 'bd-1', '--agent', 'api/x'],
+    ]) {
+      const answer = await belfry(dir, ...args);
+      expect(answer.code).toBe(4);
+      expect(answer.err).toContain('no daemon runs');
+    }
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    await run();
+    const park = await belfry(dir, '--json', 'rig', 'park', 'api');
+    expect(JSON.parse(park.out)).toMatchObject({ daemon: 'woken', request: { action: 'park' } });
+  }, 90_000);
+});
+
 describe('a daemon that cannot take its socket (item 18)', () => {
   it('starts no town, says why, releases its lock; a killed writer’s state.json.<pid>.tmp is removed by the next daemon', async () => {
     const dir = town();
