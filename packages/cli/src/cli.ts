@@ -6,6 +6,7 @@ import {
   type Bead,
   BelfryError,
   ConfigError,
+  type Convoy,
   checkRigName,
   createTownModel,
   type Gate,
@@ -332,7 +333,14 @@ export async function main(
             );
           // Started means this child answers: another starter's daemon may hold the lock, and
           // then this child ends with ALREADY_RUNNING.
-          const answer = await callDaemon<DaemonInfo>(socket, 'GET', '/v1/ping', undefined, 1_000);
+          // A daemon still starting may be slow to answer: asked again at the next round.
+          const answer = await callDaemon<DaemonInfo>(
+            socket,
+            'GET',
+            '/v1/ping',
+            undefined,
+            1_000,
+          ).catch(() => undefined);
           if (answer?.body.pid === child.pid) {
             print(
               cmd,
@@ -372,7 +380,8 @@ export async function main(
     .action(async (opts: { timeout: number }, cmd: Command) => {
       const paths = daemonPaths(cfg(cmd));
       if (!DaemonLock.held(paths.lock)) throw new Exit(EXIT.NOT_RUNNING, 'no daemon runs');
-      await callDaemon(paths.socket, 'POST', '/v1/stop');
+      // Its going away mid-answer is what was asked for: the lock says when it is gone.
+      await callDaemon(paths.socket, 'POST', '/v1/stop').catch(() => undefined);
       const deadline = Date.now() + opts.timeout;
       while (Date.now() < deadline) {
         if (!DaemonLock.held(paths.lock)) {
@@ -736,13 +745,24 @@ WantedBy=default.target
       });
   }
 
-  program
-    .command('convoy')
-    .description('convoys')
+  const convoys = program.command('convoy').description('create convoys and follow them');
+  convoys
+    .command('create <title> <bead...>')
+    .description('a convoy of beads, tracked until every one is done')
+    .action(async (title: string, beadIds: string[], _opts: unknown, cmd: Command) => {
+      const input = { title, beadIds };
+      const convoy =
+        (await api<Convoy>(cmd, 'POST', '/v1/convoys', input)) ??
+        (await withModel(cmd, (m) => m.convoys.create(input)));
+      print(cmd, convoy, () => convoy.id);
+    });
+  convoys
     .command('status <convoy>')
     .description("a convoy's state")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const convoy = await withModel(cmd, (m) => m.convoys.require(id));
+      const convoy =
+        (await api<Convoy>(cmd, 'GET', `/v1/convoys/${encodeURIComponent(id)}`)) ??
+        (await withModel(cmd, (m) => m.convoys.require(id)));
       print(
         cmd,
         convoy,

@@ -26,7 +26,8 @@ import type { BelfryConfig } from './config';
 /**
  * The daemon's files cannot be used: the state folder (`STATE_FOLDER`: missing and not creatable,
  * read-only, not a folder, or owned by another user) or the control socket (`CONTROL_SOCKET`: not
- * ours, or open to others). The message says what, where and what to do; `belfry` exits with 1.
+ * ours, or open to others), or the daemon itself (`DAEMON_GONE`: it went away while it handled a
+ * request). The message says what, where and what to do; `belfry` exits with 1.
  *
  * @example
  * ```ts
@@ -37,7 +38,9 @@ import type { BelfryConfig } from './config';
  * }
  * ```
  */
-export class DaemonFilesError extends BelfryError<'STATE_FOLDER' | 'CONTROL_SOCKET'> {
+export class DaemonFilesError extends BelfryError<
+  'STATE_FOLDER' | 'CONTROL_SOCKET' | 'DAEMON_GONE'
+> {
   override readonly name = 'DaemonFilesError';
 }
 
@@ -433,7 +436,19 @@ export function callDaemon<T = unknown>(
     return Promise.reject(error);
   }
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    let connected = false;
+    /** Nobody answered (no daemon), or the daemon went away with the request in its hands. */
+    const failed = (why = 'went away while it handled') => {
+      clearTimeout(timer);
+      if (!connected) return resolve(undefined);
+      reject(
+        new DaemonFilesError({
+          code: 'DAEMON_GONE',
+          message: `the daemon ${why} ${method} ${route} (killed, crashed or stuck): it may or may not have done it, never half of it. See \`belfry daemon status\` and \`belfry daemon logs\`, then check and try again`,
+        }),
+      );
+    };
     const request = httpRequest(
       {
         socketPath: socket,
@@ -458,17 +473,16 @@ export function callDaemon<T = unknown>(
             resolve({ status: response.statusCode ?? 0, body: text as T });
           }
         });
-        response.on('error', () => resolve(undefined));
+        response.on('error', () => failed());
+        response.on('aborted', () => failed());
       },
     );
+    request.on('socket', (s) => s.once('connect', () => (connected = true)));
     const timer = setTimeout(() => {
+      failed(`did not answer within ${timeoutMs} ms to`);
       request.destroy();
-      resolve(undefined);
     }, timeoutMs);
-    request.on('error', () => {
-      clearTimeout(timer);
-      resolve(undefined);
-    });
+    request.on('error', () => failed());
     request.end(payload);
   });
 }

@@ -182,6 +182,11 @@ describe('commands through the running daemon, and without one', () => {
       const shown = await belfry(dir, 'bead', 'show', id);
       expect(shown.out).toContain(`${id} open: a job`);
       expect((await belfry(dir, 'bead', 'show', 'bd-nosuch')).code).toBe(1);
+      const convoy = JSON.parse(
+        (await belfry(dir, '--json', 'convoy', 'create', 'release', id)).out,
+      ) as { id: string };
+      const status = await belfry(dir, 'convoy', 'status', convoy.id);
+      expect(status.out).toContain(`${convoy.id} open: release; 1 of 1 beads open`);
       expect((await belfry(dir, 'bead', 'list')).code).toBe(2);
     };
     await run();

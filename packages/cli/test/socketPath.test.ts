@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -157,4 +157,39 @@ describe('the state folder', () => {
     expect(r.err).not.toMatch(/\n\s+at /);
     expect(r.err.trim().split('\n')).toHaveLength(1);
   }, 60_000);
+});
+
+describe('a daemon that goes away mid-request', () => {
+  it('a server process SIGKILLed while it handles the request: callDaemon says the daemon went away (DAEMON_GONE), not that none runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'belfry-gone-'));
+    chmodSync(dir, 0o700);
+    const socket = join(dir, 'control.sock');
+    // A stand-in daemon in a process of its own: it takes the request, then never answers.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const s = require('node:http').createServer(() => process.stdout.write('got\\n'));
+         const u = process.umask(0o177); s.listen(${JSON.stringify(socket)}, () => { process.umask(u); process.stdout.write('up\\n'); });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    cleanups.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d;
+      if (out.includes('got')) child.kill('SIGKILL');
+    });
+    for (let i = 0; i < 200 && !out.includes('up'); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    const gone = await callDaemon(socket, 'POST', '/v1/sling', { bead: 'b', rig: 'r' }).catch(
+      (e: unknown) => e,
+    );
+    expect(gone).toBeInstanceOf(DaemonFilesError);
+    expect((gone as DaemonFilesError).code).toBe('DAEMON_GONE');
+    expect((gone as Error).message).toContain(
+      'the daemon went away while it handled POST /v1/sling',
+    );
+    expect((gone as Error).message).toContain('it may or may not have done it, never half of it');
+  }, 30_000);
 });
