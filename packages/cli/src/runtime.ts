@@ -196,8 +196,8 @@ export function controlSocketProblem(path: string): string | undefined {
   return undefined;
 }
 
-/** Throws when `path` exists but is not a control socket this user can trust. */
-function assertTrusted(path: string): void {
+/** Throws (DaemonFilesError `CONTROL_SOCKET`) when `path` is not a control socket this user can trust. */
+export function assertTrusted(path: string): void {
   const problem = controlSocketProblem(path);
   if (problem !== undefined)
     throw new DaemonFilesError({

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { controlSocketProblem, DaemonFilesError } from '../runtime';
+import { assertTrusted } from '../runtime';
 
 /**
  * Reads the daemon's events (`GET /v1/events?after=0`): the ones it still keeps, and with `follow`
@@ -16,14 +16,11 @@ export function followEvents(
   onEvent: (id: number | undefined, event: string, data: unknown) => void,
 ): Promise<'ended' | 'no-daemon'> {
   if (!existsSync(socket)) return Promise.resolve('no-daemon');
-  const problem = controlSocketProblem(socket);
-  if (problem !== undefined)
-    return Promise.reject(
-      new DaemonFilesError({
-        code: 'CONTROL_SOCKET',
-        message: `the control socket ${socket} ${problem}; refusing to use it`,
-      }),
-    );
+  try {
+    assertTrusted(socket);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return new Promise((resolve) => {
     let last: number | undefined;
     const request = httpRequest({ socketPath: socket, path: '/v1/events?after=0' }, (response) => {

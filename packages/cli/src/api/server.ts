@@ -10,7 +10,6 @@ import {
 import type { HumanGateEvaluator } from '@belfry/gate-human';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { DaemonFilesError } from '../runtime';
 import { VERSION } from '../version';
 
 /** What the daemon says about itself (`GET /v1/ping`, and `daemon` in `GET /v1/status`). */
@@ -77,7 +76,6 @@ const object = (properties: Record<string, unknown>, required: readonly string[]
   properties,
   required,
 });
-const agentParams = object({ agent: { type: 'string', pattern: '^[^/]+/[^/]+$' } }, ['agent']);
 
 /** The HTTP status of an error the town (or the request's checks) raised. */
 function statusOf(error: unknown): number {
@@ -326,7 +324,6 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
       };
     },
   );
-  void agentParams;
 
   // ---- rigs
   app.get('/v1/rigs', { schema: { summary: 'the rigs and their states' } }, async () =>
@@ -572,5 +569,3 @@ class EventLog {
     return { entries: this.entries.filter((e) => e.id > id), missed };
   }
 }
-
-export { DaemonFilesError };
