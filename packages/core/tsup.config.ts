@@ -3,6 +3,7 @@ import { defineConfig } from 'tsup';
 const shared = {
   entry: {
     index: 'src/index.ts',
+    'config/index': 'src/config/index.ts',
     'driver/index': 'src/driver/index.ts',
     'gate/index': 'src/gate/index.ts',
     'store/index': 'src/store/index.ts',

@@ -21,7 +21,7 @@ import type { BenchRow, BenchSuite } from '../../../scripts/bench';
 const QUICK = process.env.BELFRY_BENCH_QUICK === '1';
 const IDLE_MS = QUICK ? 10_000 : 60_000;
 const FLEETS = QUICK ? [5, 20] : [10, 100];
-const BIN = join(import.meta.dirname, '..', 'dist', 'bin.js');
+const BIN = join(import.meta.dirname, '..', 'dist', 'bin', 'bin.js');
 const run = promisify(execFile);
 const TICK = 100; // clock ticks per second (Linux USER_HZ)
 

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ConfigError, DEFAULT_TIMINGS, type TownTimings, timingProblem } from '@belfry/core';
+import { isIP } from 'node:net';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { ConfigError, DEFAULT_TIMINGS, type TownTimings, timingProblem } from '@belfry/core/config';
 import { sessionCommandProblem, sessionVariableProblem } from '@belfry/core/driver';
-import { DEFAULT_INHERITED_ENV, inheritEnvProblem } from '@belfry/driver-tmux';
+import { DEFAULT_INHERITED_ENV, inheritEnvProblem, type TmuxSocket } from '@belfry/driver-tmux';
 import {
   type Document,
   isAlias,
@@ -17,6 +17,8 @@ import {
   parseDocument,
   visit,
 } from 'yaml';
+import { LOG_LEVELS, type LogLevel } from './logFormat';
+import { MAX_SOCKET_BYTES } from './unixSocket';
 
 /** The name of the config file `belfry init` writes and every command looks for. */
 export const CONFIG_FILE = 'belfry.yaml';
@@ -31,7 +33,17 @@ export interface BelfryConfig {
   stateDir: string;
   store: { path: string; durability: 'full' | 'normal' };
   driver:
-    | { kind: 'tmux'; socket: string; stopGraceMs: number; inheritEnv: readonly string[] }
+    | {
+        kind: 'tmux';
+        /**
+         * The tmux server's socket the config names: a name (`-L`) or a path (`-S`, resolved
+         * against the config's folder). Left out, the town's own server in its state folder
+         * (see {@link resolveTmuxSocket}).
+         */
+        socket?: TmuxSocket;
+        stopGraceMs: number;
+        inheritEnv: readonly string[];
+      }
     | { kind: 'memory' };
   gates: {
     timer: boolean;
@@ -41,23 +53,33 @@ export interface BelfryConfig {
   rigs: string[];
   agent: { command: string[]; cwd?: string; env: Record<string, string>; prime: string };
   timings: Partial<TownTimings>;
-  logs: { maxBytes: number; keep: number };
+  /** The daemon's log: rotation, and the least severe level written (see {@link LOG_LEVELS}). */
+  logs: { maxBytes: number; keep: number; level: LogLevel };
+  /**
+   * The daemon's API. It is always served on the control socket; `tcp`, when set, serves it on
+   * that address too, where every request needs `Authorization: Bearer <token>` with the token in
+   * `tokenFile`.
+   */
+  api: {
+    /** Off unless configured. @defaultValue host `127.0.0.1`, port 7411 (when `api.tcp` is given) */
+    tcp?: { host: string; port: number };
+    /** The bearer token's file (mode 0600; made when missing). @defaultValue `.belfry/api.token` */
+    tokenFile: string;
+  };
 }
 
 /**
  * What `belfry init` writes: every key, commented.
  *
- * @param home - the town's folder; the tmux socket written is {@link defaultTmuxSocket} of it
- *   (relative paths are resolved against the working folder), so two towns in folders of the same
- *   name never share a tmux server.
+ * @param _home - the town's folder. Nothing in the text depends on it any more (the tmux socket
+ *   is the town's own in its state folder by default); kept so callers need not change.
  * @returns the text of `belfry.yaml`.
  * @example
  * ```ts
  * writeFileSync('belfry.yaml', defaultConfigText(process.cwd()));
  * ```
  */
-export function defaultConfigText(home: string): string {
-  const socket = defaultTmuxSocket(resolve(home));
+export function defaultConfigText(_home?: string): string {
   return `# belfry: the town in this folder. Paths are relative to this file.
 # Check it with \`belfry daemon run\` (it refuses a bad config, naming the key).
 
@@ -70,8 +92,10 @@ store:
 driver:
   # tmux: agent sessions in tmux on a private server; memory: in-process (tests, demos).
   kind: tmux
-  # The private tmux server's socket name (tmux -L). Never your own server.
-  socket: ${socket}
+  # The private tmux server. Left out: this town's own, at .belfry/tmux.sock (tmux -S); a
+  # name (tmux -L) or a path instead. Never your own server. A daemon refuses to move to
+  # another one while agents of the town run on the old one.
+  # socket: .belfry/tmux.sock
   # How long a stopped session gets between SIGTERM and SIGKILL.
   stopGraceMs: 5000
   # The daemon's environment variables agents inherit (a '*' ends a prefix). Nothing else
@@ -108,9 +132,23 @@ timings:
   heartbeatMs: 60000
 
 logs:
-  # The daemon's log (.belfry/daemon.log) is rotated past this size, keeping this many old ones.
+  # The daemon's log (.belfry/daemon.log, JSON lines; \`belfry daemon logs\` prints them readable)
+  # is rotated past this size, keeping this many old ones.
   maxBytes: 5000000
   keep: 3
+  # The least severe entries written: trace (each patrol step), debug (heartbeats, patrols),
+  # info, warn or error. \`belfry daemon run|start --log-level\` overrides it.
+  level: info
+
+api:
+  # The daemon's API is always on its control socket (.belfry/control.sock, mode 0600). To serve
+  # it on TCP too (for the live view), uncomment tcp; every request there needs the header
+  # "Authorization: Bearer <token>". Keep a loopback host unless others must reach it.
+  # tcp:
+  #   host: 127.0.0.1
+  #   port: 7411
+  # The token for TCP: a file of mode 0600, made with a random token when missing.
+  # tokenFile: .belfry/api.token
 `;
 }
 
@@ -119,27 +157,6 @@ logs:
  * "billion laughs" file from eating the process's memory.
  */
 export const MAX_CONFIG_ALIASES = 100;
-
-/**
- * The tmux socket name used when the config names none: `belfry-`, the folder's name (up to 32
- * characters, other characters as `-`) and 8 hex digits of a hash of the town's whole path. It is
- * short (at most 48 characters) whatever the folder, stable for a folder, and two towns in
- * folders of the same name get different ones.
- *
- * @param home - the town's folder (absolute).
- * @returns the socket name.
- * @example
- * ```ts
- * defaultTmuxSocket('/srv/api'); // 'belfry-api-1c2d3e4f' (the hash differs)
- * ```
- */
-export function defaultTmuxSocket(home: string): string {
-  const slug = basename(home)
-    .replace(/[^A-Za-z0-9_-]/g, '-')
-    .slice(0, 32);
-  const hash = createHash('sha256').update(resolve(home)).digest('hex').slice(0, 8);
-  return `belfry-${slug ? `${slug}-` : ''}${hash}`;
-}
 
 /** The position (1-based line and column) of the node at `path`, or of its nearest ancestor. */
 function positionOf(
@@ -272,7 +289,7 @@ export function loadConfig(file: string): BelfryConfig {
     );
   }
   if (!isMap(doc.contents) || typeof root !== 'object' || root === null)
-    fail([], 'must be a mapping of store, driver, gates, rigs, agent, timings, logs');
+    fail([], 'must be a mapping of store, driver, gates, rigs, agent, timings, logs, api');
   const c = root as Record<string, unknown>;
   const only = (obj: Record<string, unknown>, path: string[], allowed: readonly string[]) => {
     for (const k of Object.keys(obj))
@@ -320,7 +337,7 @@ export function loadConfig(file: string): BelfryConfig {
       fail(path, `must be one of ${allowed.join(', ')}; got ${describe(v)}`);
     return v as T;
   };
-  only(c, [], ['store', 'driver', 'gates', 'rigs', 'agent', 'timings', 'logs']);
+  only(c, [], ['store', 'driver', 'gates', 'rigs', 'agent', 'timings', 'logs', 'api']);
   const home = dirname(resolve(file));
   const at = (p: string) => (isAbsolute(p) ? p : join(home, p));
 
@@ -330,12 +347,31 @@ export function loadConfig(file: string): BelfryConfig {
   only(driver, ['driver'], ['kind', 'socket', 'stopGraceMs', 'inheritEnv']);
   const kind = oneOf(driver, ['driver', 'kind'], ['tmux', 'memory'] as const, 'tmux');
   // Only the tmux driver has a socket; a memory town never checks (or needs) one.
-  const socket = kind === 'tmux' ? str(driver, ['driver', 'socket'], defaultTmuxSocket(home)) : '';
-  if (kind === 'tmux' && (!/^[A-Za-z0-9_-]{1,64}$/.test(socket) || socket === 'default'))
-    fail(
-      ['driver', 'socket'],
-      `must be 1 to 64 letters, digits, '_' or '-' (not 'default'); got ${describe(socket)}`,
-    );
+  let socket: TmuxSocket | undefined;
+  if (kind === 'tmux' && driver.socket !== undefined) {
+    const given = str(driver, ['driver', 'socket']);
+    if (given.includes('/')) {
+      const path = at(given);
+      if (Buffer.byteLength(path) > MAX_SOCKET_BYTES)
+        fail(
+          ['driver', 'socket'],
+          `a socket path must fit a Unix socket: at most ${MAX_SOCKET_BYTES} bytes once resolved against the config's folder; ${describe(path)} is ${Buffer.byteLength(path)}. Use a shorter path, a name, or leave it out (the town's own server, placed where it fits)`,
+        );
+      if (/\/tmux-\d+\/default$/.test(path))
+        fail(
+          ['driver', 'socket'],
+          `${describe(path)} is your own tmux server; belfry keeps to a server of its own`,
+        );
+      socket = { path };
+    } else {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(given) || given === 'default')
+        fail(
+          ['driver', 'socket'],
+          `must be a name of 1 to 64 letters, digits, '_' or '-' (not 'default'), or a path (with a '/'); got ${describe(given)}`,
+        );
+      socket = { name: given };
+    }
+  }
 
   // What agents inherit from the daemon's environment (its secrets stay out unless listed).
   const inheritEnv = (driver.inheritEnv ?? DEFAULT_INHERITED_ENV) as readonly string[];
@@ -404,7 +440,30 @@ export function loadConfig(file: string): BelfryConfig {
   }
 
   const logs = section('logs');
-  only(logs, ['logs'], ['maxBytes', 'keep']);
+  only(logs, ['logs'], ['maxBytes', 'keep', 'level']);
+
+  const api = section('api');
+  only(api, ['api'], ['tcp', 'tokenFile']);
+  let tcp: BelfryConfig['api']['tcp'];
+  if (api.tcp !== undefined && api.tcp !== null && api.tcp !== false) {
+    if (typeof api.tcp !== 'object' || Array.isArray(api.tcp))
+      fail(['api', 'tcp'], `must be a mapping (host, port) or false; got ${describe(api.tcp)}`);
+    const t = api.tcp as Record<string, unknown>;
+    only(t, ['api', 'tcp'], ['host', 'port']);
+    const host = str(t, ['api', 'tcp', 'host'], '127.0.0.1');
+    if (isIP(host) === 0 && !/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(host))
+      fail(
+        ['api', 'tcp', 'host'],
+        `must be an IP address (127.0.0.1, ::1, 0.0.0.0) or a host name; got ${describe(host)}`,
+      );
+    const port = int(t, ['api', 'tcp', 'port'], 7411, 0);
+    if (port > 65_535)
+      fail(
+        ['api', 'tcp', 'port'],
+        `must be a port from 1 to 65535 (or 0: any free port, see \`belfry daemon status\`); got ${describe(port)}`,
+      );
+    tcp = { host, port };
+  }
 
   return {
     file: resolve(file),
@@ -418,7 +477,7 @@ export function loadConfig(file: string): BelfryConfig {
       kind === 'tmux'
         ? {
             kind,
-            socket,
+            ...(socket === undefined ? {} : { socket }),
             stopGraceMs: int(driver, ['driver', 'stopGraceMs'], 5_000, 0),
             inheritEnv,
           }
@@ -439,6 +498,11 @@ export function loadConfig(file: string): BelfryConfig {
     logs: {
       maxBytes: int(logs, ['logs', 'maxBytes'], 5_000_000, 1_000),
       keep: int(logs, ['logs', 'keep'], 3, 0),
+      level: oneOf(logs, ['logs', 'level'], LOG_LEVELS, 'info'),
+    },
+    api: {
+      ...(tcp === undefined ? {} : { tcp }),
+      tokenFile: at(str(api, ['api', 'tokenFile'], '.belfry/api.token')),
     },
   };
 }

@@ -5,14 +5,18 @@ import { createTown, type Town, type TownEvent } from '@belfry/core';
 import type { SessionDriver } from '@belfry/core/driver';
 import type { GateEvaluator } from '@belfry/core/gate';
 import { createMemoryDriver } from '@belfry/driver-memory';
-import { createTmuxDriver } from '@belfry/driver-tmux';
+import { createTmuxDriver, type TmuxSocket } from '@belfry/driver-tmux';
 import { githubGate } from '@belfry/gate-github';
 import { type HumanGateEvaluator, humanGate } from '@belfry/gate-human';
 import { timerGate } from '@belfry/gate-timer';
 import type { SqliteStore } from '@belfry/store-sqlite';
-import { type ApiServer, startApi } from './api/server';
+import { type ApiOptions, type ApiServer, startApi } from './api/server';
+import { isLoopback, readApiToken } from './apiAccess';
 import type { BelfryConfig } from './config';
+import { DaemonLogger, severityLevel } from './DaemonLogger';
+import type { LogLevel } from './logFormat';
 import {
+  ALREADY_RUNNING,
   DaemonFilesError,
   DaemonLock,
   DaemonLog,
@@ -25,7 +29,8 @@ import {
   removePrivateSocketFolder,
   writeJsonAtomic,
 } from './runtime';
-import { openTownStore } from './townStore';
+import { resolveTmuxSocket, settleTmuxSocket } from './tmuxSocket';
+import { openTownStore, readTownRecord, townIdOf } from './townStore';
 import { VERSION } from './version';
 
 /** Whether tmux can be run here. */
@@ -38,14 +43,27 @@ export function hasTmux(): boolean {
   }
 }
 
-/** The driver a config asks for (the memory driver where tmux is missing, when allowed). */
+/**
+ * Whether a daemon of this config runs tmux (not the memory driver, which stands in where tmux is
+ * missing when `fallback` allows it).
+ */
+export function usesTmux(config: BelfryConfig, options: { fallback?: boolean } = {}): boolean {
+  return config.driver.kind === 'tmux' && (hasTmux() || !options.fallback);
+}
+
+/**
+ * The driver a config asks for (the memory driver where tmux is missing, when allowed). tmux runs
+ * on `options.socket`, the one the daemon settled (see {@link settleTmuxSocket}), else on the one
+ * the config resolves to.
+ */
 export function driverFor(
   config: BelfryConfig,
-  options: { fallback?: boolean } = {},
+  options: { fallback?: boolean; socket?: TmuxSocket } = {},
 ): SessionDriver {
-  if (config.driver.kind === 'tmux' && (hasTmux() || !options.fallback))
+  if (config.driver.kind === 'tmux' && usesTmux(config, options))
     return createTmuxDriver({
-      socket: { name: config.driver.socket },
+      socket:
+        options.socket ?? resolveTmuxSocket(config, readTownRecord(config)?.tmuxSocket).socket,
       stopGraceMs: config.driver.stopGraceMs,
       inheritEnv: config.driver.inheritEnv,
     });
@@ -82,20 +100,25 @@ export interface RunningDaemon {
   stop(reason: string): Promise<void>;
 }
 
-/** Exit codes of `belfry daemon run` / `start` when it cannot run. */
-export const ALREADY_RUNNING = 3;
-
 /**
  * Runs the daemon in this process: takes the lock (or throws ALREADY_RUNNING), opens the town's
  * store (see {@link openTownStore}), listens on the control socket, and only then starts the town
  * (a daemon that cannot listen never starts one); writes its state every heartbeat, checks there
- * that the store file is still the one it opened, and logs. Writing its own files never ends it
- * (see {@link OwnFiles}); the town failing, or its store being removed or replaced, stops it as a
- * failure.
+ * that the store file is still the one it opened, and logs (JSON lines through pino, see
+ * {@link DaemonLogger}). Writing its own files never ends it (see {@link OwnFiles}); the town
+ * failing, or its store being removed or replaced, stops it as a failure. With `api.tcp` in the
+ * config it serves its API on TCP too, with the bearer token from `api.tokenFile` (a token file
+ * open to others stops the start).
  */
 export async function runDaemon(
   config: BelfryConfig,
-  options: { onEvent?: (line: string) => void; fallbackDriver?: boolean } = {},
+  options: {
+    /** Each log entry as written (a JSON line with its newline), e.g. for the foreground. */
+    onLog?: (line: string) => void;
+    /** The least severe entries logged. @defaultValue `config.logs.level` */
+    logLevel?: LogLevel;
+    fallbackDriver?: boolean;
+  } = {},
 ): Promise<RunningDaemon> {
   const paths = daemonPaths(config);
   ensureStateDir(paths);
@@ -111,16 +134,26 @@ export async function runDaemon(
   }
   // Only the lock's holder writes these: what is there is a killed daemon's half-written file.
   removeLeftovers(paths);
-  const log = new DaemonLog(paths.log, config.logs.maxBytes, config.logs.keep);
+  const logFile = new DaemonLog(paths.log, config.logs.maxBytes, config.logs.keep);
   const files = new OwnFiles();
-  const say = (line: string) => {
-    options.onEvent?.(line);
-    const change = files.attempt('daemon.log', () => log.write(line));
-    if (change) options.onEvent?.(change);
-  };
+  /** A change of a file's state (its first failure, its recovery): a warning, or news. */
+  const tellChange = (file: string, change: string) =>
+    log.log(files.faults().some((f) => f.file === file) ? 'warn' : 'info', change, { file });
+  const log: DaemonLogger = new DaemonLogger({
+    level: options.logLevel ?? config.logs.level,
+    secrets: [config.gates.github ? process.env[config.gates.github.tokenEnv] : undefined],
+    write: (line) => {
+      options.onLog?.(line);
+      const change = files.attempt('daemon.log', () => logFile.write(line));
+      // After this entry: while the log fails, only the foreground hears it (no loop, the failure
+      // is known); once it is written again, the recovery goes into it.
+      if (change) queueMicrotask(() => tellChange('daemon.log', change));
+    },
+  });
+  const say = (line: string) => log.info(line);
   const writeOwn = (file: string, write: () => void) => {
     const change = files.attempt(file, write);
-    if (change) say(change);
+    if (change) tellChange(file, change);
   };
   let store: SqliteStore | undefined;
   let server: ApiServer | undefined;
@@ -132,10 +165,10 @@ export async function runDaemon(
   });
   const stop = (reason: string, failed = false): Promise<void> => {
     stopping ??= (async () => {
-      say(`stopping: ${reason}`);
+      log.log(failed ? 'error' : 'info', `stopping: ${reason}`);
       await town
         ?.stop()
-        .catch((error: Error) => say(`the town did not stop cleanly: ${error.message}`));
+        .catch((error: Error) => log.error(`the town did not stop cleanly: ${error.message}`));
       await server?.close().catch(() => undefined);
       rmSync(paths.socket, { force: true });
       removePrivateSocketFolder(paths);
@@ -149,11 +182,23 @@ export async function runDaemon(
   try {
     store = openTownStore(config);
     const opened = store;
-    const driver = driverFor(config, { fallback: options.fallbackDriver ?? false });
+    // The town's id labels its sessions: another town's are never stopped, adopted or counted.
+    const townId = await townIdOf(store);
+    const fallback = options.fallbackDriver ?? false;
+    // On the town's own tmux server; refused when its agents still run on another one.
+    const tmux = usesTmux(config, { fallback })
+      ? await settleTmuxSocket(config, townId)
+      : undefined;
+    if (tmux?.note) say(tmux.note);
+    const driver = driverFor(config, {
+      fallback,
+      ...(tmux === undefined ? {} : { socket: tmux.socket }),
+    });
     const gates = gatesFor(config);
     const fill = (text: string, v: Record<string, string>) =>
       text.replace(/\{(agent|bead|title)\}/g, (_, k: string) => v[k] ?? '');
     const running = createTown({
+      id: townId,
       store,
       driver,
       rigs: config.rigs,
@@ -170,11 +215,23 @@ export async function runDaemon(
           fill(config.agent.prime, { agent: polecat.id, bead: bead.id, title: bead.title }),
       },
       mayor: (m) => {
-        if (m.kind === 'report') say(`mayor ← [${m.report.severity}] ${m.report.title}`);
+        if (m.kind === 'report')
+          log.log(
+            severityLevel(m.report.severity),
+            `mayor ← [${m.report.severity}] ${m.report.title}`,
+            { incidentKey: m.report.incidentKey, source: m.report.source },
+          );
       },
     });
     town = running;
     const startedAt = Date.now();
+    // The token before anything listens: a token file open to others stops the start.
+    let tcp: ApiOptions['tcp'];
+    if (config.api.tcp) {
+      const token = readApiToken(config.api.tokenFile);
+      log.addSecret(token);
+      tcp = { ...config.api.tcp, token };
+    }
     // Listen before the town starts: a daemon that cannot take its socket starts nothing.
     placeControlSocket(paths);
     try {
@@ -182,11 +239,20 @@ export async function runDaemon(
       const human = humanOf(gates);
       server = await startApi(paths.socket, {
         town: running,
-        daemon: () => ({ pid: process.pid, version: VERSION, startedAt, faults: files.faults() }),
+        daemon: () => ({
+          pid: process.pid,
+          version: VERSION,
+          townId,
+          startedAt,
+          faults: files.faults(),
+          ...(server?.tcp ? { tcp: server.tcp } : {}),
+        }),
         stop: () => void stop('asked to stop'),
         ...(human ? { human } : {}),
+        ...(tcp ? { tcp } : {}),
       });
     } catch (error) {
+      if (error instanceof DaemonFilesError) throw error;
       throw new DaemonFilesError({
         code: 'CONTROL_SOCKET',
         message: `cannot listen on the control socket ${paths.socket} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the daemon did not start its town. Remove what is at that path, or free it, and start again`,
@@ -211,6 +277,7 @@ export async function runDaemon(
       writeOwn('status.json', () => writeJsonAtomic(paths.status, status));
     };
     running.events.on('*', (e: TownEvent) => {
+      log.event(e);
       if (e.type === 'heartbeat') {
         heartbeatCount = e.count;
         try {
@@ -221,10 +288,7 @@ export async function runDaemon(
         }
         writeState();
         void writeStatus().catch(() => undefined);
-        return;
       }
-      if (e.type === 'patrol.step' || e.type === 'patrol.started') return;
-      say(describeEvent(e));
     });
     writeState();
     await running.start();
@@ -236,9 +300,19 @@ export async function runDaemon(
     say(
       `started: pid ${process.pid}, store ${config.store.path}, driver ${driver.kind}, rigs ${config.rigs.join(', ') || 'none'}`,
     );
+    if (server?.tcp) {
+      const { host, port } = server.tcp;
+      const where = { host, port, tokenFile: config.api.tokenFile };
+      if (isLoopback(host)) log.info(`the API listens on TCP at ${host}:${port} too`, where);
+      else
+        log.warn(
+          `the API listens on TCP at ${host}:${port}, which is not a loopback address: whoever can reach it and has the token in ${config.api.tokenFile} can steer the town`,
+          where,
+        );
+    }
     return { town: running, stopped, stop };
   } catch (error) {
-    say(`could not start: ${(error as Error).message}`);
+    log.error(`could not start: ${(error as Error).message}`);
     await town?.stop().catch(() => undefined);
     await server?.close().catch(() => undefined);
     removePrivateSocketFolder(paths);
@@ -306,14 +380,4 @@ export class OwnFiles {
 /** The town's human gate evaluator, if the config turned it on (approve and reject). */
 function humanOf(gates: readonly GateEvaluator[]): HumanGateEvaluator | undefined {
   return gates.find((g) => g.type === 'human') as HumanGateEvaluator | undefined;
-}
-
-/** One line for the log and the foreground run. */
-export function describeEvent(e: TownEvent): string {
-  const { type, at: _at, ...rest } = e as TownEvent & { at?: number };
-  const fields = Object.entries(rest)
-    .filter(([, v]) => v !== undefined && typeof v !== 'object')
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  return `${type}${fields ? ` ${fields}` : ''}`;
 }

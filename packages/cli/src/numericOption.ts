@@ -8,17 +8,24 @@ export interface NumericRule {
   max: number;
   /**
    * `ms`: a time, in milliseconds, written as a decimal integer with an optional unit
-   * (`ms`, `s`, `m`; a bare number is milliseconds). `count`: a plain decimal integer.
+   * (`ms`, `s`, `m`, `h`, `d`; a bare number is milliseconds). `count`: a plain decimal integer.
    */
   kind: 'ms' | 'count';
 }
 
-const UNITS: Readonly<Record<string, number>> = { '': 1, ms: 1, s: 1_000, m: 60_000 };
-const DECIMAL = /^(0|[1-9][0-9]{0,14})(ms|s|m)?$/;
+const UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+const DECIMAL = /^(0|[1-9][0-9]{0,14})(ms|s|m|h|d)?$/;
 
 function describeRule(rule: NumericRule): string {
   return rule.kind === 'ms'
-    ? `a whole number of milliseconds from ${rule.min} to ${rule.max}, optionally with a unit (ms, s, m), e.g. 15000 or 15s`
+    ? `a whole number of milliseconds from ${rule.min} to ${rule.max}, optionally with a unit (ms, s, m, h, d), e.g. 15000 or 15s`
     : `a whole number from ${rule.min} to ${rule.max} (decimal digits only)`;
 }
 
@@ -71,3 +78,5 @@ export function numeric(rule: NumericRule): (text: string) => number {
 export const TIMEOUT_RULE: NumericRule = { kind: 'ms', min: 1, max: 3_600_000 };
 /** `daemon logs -n`: 0 to 1,000,000 lines. */
 export const LINES_RULE: NumericRule = { kind: 'count', min: 0, max: 1_000_000 };
+/** How long a gate may stay open before it is overdue (`gate create --timeout`): 1 s to 365 days. */
+export const GATE_TIMEOUT_RULE: NumericRule = { kind: 'ms', min: 1_000, max: 365 * 86_400_000 };

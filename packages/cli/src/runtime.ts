@@ -6,7 +6,6 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -16,18 +15,23 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { BelfryError } from '@belfry/core';
+import { dirname, join } from 'node:path';
+import { BelfryError } from '@belfry/core/config';
 import { processAlive } from '@belfry/core/driver';
 import Database from 'better-sqlite3';
 import type { BelfryConfig } from './config';
+import { fitsUnixSocket, isPrivateSocketFolder, makePrivateSocketFolder } from './unixSocket';
+
+/** The exit code of `belfry daemon run` / `start` when a daemon already runs for the town. */
+export const ALREADY_RUNNING = 3;
 
 /**
  * The daemon's files cannot be used: the state folder (`STATE_FOLDER`: missing and not creatable,
  * read-only, not a folder, or owned by another user) or the control socket (`CONTROL_SOCKET`: not
  * ours, or open to others), or the daemon itself (`DAEMON_GONE`: it went away while it handled a
- * request). The message says what, where and what to do; `belfry` exits with 1.
+ * request), or the API's TCP listener (`API_TOKEN`: its token file is open to others, not ours, or
+ * holds no token; `API_TCP`: its address cannot be listened on). The message says what, where and
+ * what to do; `belfry` exits with 1.
  *
  * @example
  * ```ts
@@ -39,7 +43,7 @@ import type { BelfryConfig } from './config';
  * ```
  */
 export class DaemonFilesError extends BelfryError<
-  'STATE_FOLDER' | 'CONTROL_SOCKET' | 'DAEMON_GONE'
+  'STATE_FOLDER' | 'CONTROL_SOCKET' | 'DAEMON_GONE' | 'API_TOKEN' | 'API_TCP'
 > {
   override readonly name = 'DaemonFilesError';
 }
@@ -60,9 +64,6 @@ export interface DaemonPaths {
   socketRecord: string;
 }
 
-/** A Unix socket path must fit in sun_path (104 to 108 bytes with its NUL, by system). */
-const MAX_SOCKET_BYTES = 100;
-
 /**
  * The daemon's files. A state folder too deep for a Unix socket path gets its socket in a private
  * folder (see {@link placeControlSocket}); the path the daemon chose is read from its record.
@@ -72,7 +73,7 @@ export function daemonPaths(config: BelfryConfig): DaemonPaths {
   const inFolder = join(dir, 'control.sock');
   const socketRecord = join(dir, 'control.socket');
   let socket = inFolder;
-  if (Buffer.byteLength(inFolder) > MAX_SOCKET_BYTES) {
+  if (!fitsUnixSocket(inFolder)) {
     const recorded = readText(socketRecord);
     if (recorded) socket = recorded;
   }
@@ -208,10 +209,9 @@ export function assertTrusted(path: string): void {
 
 /**
  * Chooses where a starting daemon listens. `control.sock` in the (private) state folder when the
- * path fits a Unix socket; otherwise a new folder made with mkdtemp (a random name, mode 0700, so
- * no other user can create or take it first) under `$XDG_RUNTIME_DIR` when that is a private
- * folder of ours, else under the temp folder. The choice is recorded in the state folder, where
- * the CLI finds it; a previous daemon's private folder is removed.
+ * path fits a Unix socket; otherwise in a private folder of its own (see
+ * {@link makePrivateSocketFolder}). The choice is recorded in the state folder, where the CLI
+ * finds it; a previous daemon's private folder is removed.
  *
  * @param paths - the daemon's files (the state folder must exist, see {@link ensureStateDir}).
  * @param env - the environment (`XDG_RUNTIME_DIR`).
@@ -223,21 +223,8 @@ export function placeControlSocket(
 ): string {
   const inFolder = join(paths.dir, 'control.sock');
   removePrivateSocketFolder(paths);
-  if (Buffer.byteLength(inFolder) <= MAX_SOCKET_BYTES) return inFolder;
-  const uid = myUid();
-  const runtime = env.XDG_RUNTIME_DIR;
-  let base = tmpdir();
-  if (runtime) {
-    try {
-      const st = lstatSync(runtime);
-      if (st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0)
-        base = runtime;
-    } catch {
-      // no usable runtime folder: the temp folder, in a private folder of its own
-    }
-  }
-  const folder = mkdtempSync(join(base, 'belfry-'));
-  const socket = join(folder, 'control.sock');
+  if (fitsUnixSocket(inFolder)) return inFolder;
+  const socket = join(makePrivateSocketFolder(env), 'control.sock');
   writeFileSync(
     `${paths.socketRecord}.tmp`,
     `${socket}
@@ -255,18 +242,7 @@ export function removePrivateSocketFolder(paths: DaemonPaths): void {
   rmSync(paths.socketRecord, { force: true });
   if (!recorded) return;
   const folder = dirname(recorded);
-  try {
-    const st = lstatSync(folder);
-    const uid = myUid();
-    if (
-      st.isDirectory() &&
-      basename(folder).startsWith('belfry-') &&
-      (uid === undefined || st.uid === uid)
-    )
-      rmSync(folder, { recursive: true, force: true });
-  } catch {
-    // already gone
-  }
+  if (isPrivateSocketFolder(folder)) rmSync(folder, { recursive: true, force: true });
 }
 
 /**
@@ -380,7 +356,10 @@ export function readJson<T>(path: string): T | undefined {
   }
 }
 
-/** The daemon's log: one line per entry, rotated past `maxBytes`, keeping `keep` old files. */
+/**
+ * The daemon's log file: one line per entry (the daemon writes JSON lines, see
+ * `DaemonLogger`), rotated past `maxBytes`, keeping `keep` old files.
+ */
 export class DaemonLog {
   constructor(
     private readonly path: string,
@@ -388,13 +367,14 @@ export class DaemonLog {
     private readonly keep: number,
   ) {}
 
+  /** Appends `line` (and a newline, unless it ends with one). */
   write(line: string): void {
     try {
       if (existsSync(this.path) && statSync(this.path).size >= this.maxBytes) this.rotate();
     } catch {
       // rotation is best effort; the line is still written
     }
-    appendFileSync(this.path, `${new Date().toISOString()} ${line}\n`, { mode: 0o600 });
+    appendFileSync(this.path, line.endsWith('\n') ? line : `${line}\n`, { mode: 0o600 });
   }
 
   private rotate(): void {

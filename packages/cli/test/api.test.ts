@@ -27,7 +27,13 @@ async function served(options: { replayEvents?: number; maxClientBacklogBytes?: 
   let stopped = 0;
   const api = await startApi(socket, {
     town: t.town,
-    daemon: () => ({ pid: process.pid, version: 'test', startedAt: 1, faults: [] }),
+    daemon: () => ({
+      pid: process.pid,
+      version: 'test',
+      townId: 'tw-test',
+      startedAt: 1,
+      faults: [],
+    }),
     stop: () => {
       stopped++;
     },
@@ -140,12 +146,15 @@ describe('the daemon API on its socket', () => {
         '/v1/beads/{id}',
         '/v1/convoys',
         '/v1/convoys/{id}',
+        '/v1/convoys/{id}/add',
         '/v1/done',
         '/v1/events',
         '/v1/gates',
         '/v1/gates/{id}',
         '/v1/gates/{id}/approve',
         '/v1/gates/{id}/reject',
+        '/v1/incidents',
+        '/v1/lifecycle',
         '/v1/ping',
         '/v1/rigs',
         '/v1/rigs/{rig}/{action}',
@@ -269,6 +278,72 @@ describe('the daemon API on its socket', () => {
       by: 'bob',
     });
     expect(again.status).toBe(409);
+  });
+
+  it('gates are created through the town (their type checks the spec); convoys are listed and added to; the status carries open incidents and the lifecycle queue', async () => {
+    const { call, t } = await served();
+    const gate = await call<{ id: string; type: string; status: string; timeoutAt: number }>(
+      'POST',
+      '/v1/gates',
+      { type: 'human', spec: { prompt: 'ship 1.4?' }, timeoutMs: 3_600_000 },
+    );
+    expect(gate.status).toBe(201);
+    expect(gate.body).toMatchObject({ type: 'human', status: 'open' });
+    expect((await t.model.gates.require(gate.body.id)).status).toBe('open');
+    const badSpec = await call<{ error: { code: string; path?: string } }>('POST', '/v1/gates', {
+      type: 'timer',
+      spec: { durationMs: -5 },
+    });
+    expect(badSpec.status).toBe(400);
+    expect(badSpec.body.error.path).toBe('spec.durationMs');
+    const noType = await call<{ error: { message: string } }>('POST', '/v1/gates', {
+      type: 'nosuch',
+      spec: {},
+    });
+    expect(noType.status).toBe(400);
+    expect(noType.body.error.message).toContain('registered: ');
+
+    const a = await t.model.beads.create({ title: 'a', rig: 'api' });
+    const b = await t.model.beads.create({ title: 'b', rig: 'web' });
+    const convoy = await call<{ id: string }>('POST', '/v1/convoys', {
+      title: 'release',
+      beadIds: [a.id],
+    });
+    const added = await call<{ beadIds: string[]; openCount: number }>(
+      'POST',
+      `/v1/convoys/${convoy.body.id}/add`,
+      { beadIds: [b.id] },
+    );
+    expect(added.status).toBe(200);
+    expect(added.body.beadIds).toEqual([a.id, b.id]);
+    expect(added.body.openCount).toBe(2);
+    expect((await call<Array<{ id: string }>>('GET', '/v1/convoys')).body.map((c) => c.id)).toEqual(
+      [convoy.body.id],
+    );
+    expect((await call('POST', '/v1/convoys/cv-nope/add', { beadIds: [a.id] })).status).toBe(404);
+
+    await t.model.reports.file({
+      incidentKey: 'test:one',
+      severity: 'high',
+      title: 'something is wrong',
+      source: 'test',
+    });
+    await t.model.lifecycle.request({ action: 'park', target: 'web', requestedBy: 'test' });
+    const status = await call<{
+      incidents: Array<{ incidentKey: string }>;
+      lifecycleQueue: Array<{ action: string; target: string }>;
+    }>('GET', '/v1/status');
+    expect(status.body.incidents.map((r) => r.incidentKey)).toContain('test:one');
+    expect(status.body.lifecycleQueue.map((r) => [r.action, r.target])).toContainEqual([
+      'park',
+      'web',
+    ]);
+    expect(
+      (await call<Array<{ incidentKey: string }>>('GET', '/v1/incidents')).body.map(
+        (r) => r.incidentKey,
+      ),
+    ).toContain('test:one');
+    expect((await call<unknown[]>('GET', '/v1/lifecycle')).body.length).toBeGreaterThan(0);
   });
 
   it('POST /v1/stop answers first, then stops the daemon', async () => {

@@ -55,6 +55,59 @@ describe('operator commands (no daemon: requests wait in the store)', () => {
     expect((await belfry('convoy', 'status', 'cv-nope')).code).toBe(1);
   });
 
+  it('convoy add tracks more beads and convoy list shows the open convoys; an unknown convoy is refused', async () => {
+    const { belfry, model } = folder();
+    const [a, b] = await model(async (m) => [
+      await m.beads.create({ title: 'a', rig: 'api' }),
+      await m.beads.create({ title: 'b', rig: 'web' }),
+    ]);
+    const convoy = (await belfry('convoy', 'create', 'release 1.5', a.id, '--json')).json() as {
+      id: string;
+    };
+    const added = await belfry('convoy', 'add', convoy.id, b.id);
+    expect(added.code).toBe(0);
+    expect(added.out).toContain(`${convoy.id} open: release 1.5; 2 of 2 beads open`);
+    const list = (await belfry('convoy', 'list', '--json')).json() as Array<{ id: string }>;
+    expect(list.map((c) => c.id)).toEqual([convoy.id]);
+    expect((await belfry('convoy', 'add', 'cv-nope', a.id)).code).toBe(1);
+  });
+
+  it('gate create stores a gate checked by its type; a bad spec, a bad timeout and an unknown type are refused', async () => {
+    const { belfry, model } = folder();
+    const created = await belfry(
+      'gate',
+      'create',
+      'timer',
+      '--spec',
+      '{"durationMs": 60000}',
+      '--timeout',
+      '2h',
+      '--json',
+    );
+    expect(created.code).toBe(0);
+    const gate = created.json() as {
+      id: string;
+      type: string;
+      timeoutAt: number;
+      createdAt: number;
+    };
+    expect(gate.type).toBe('timer');
+    expect(gate.timeoutAt - gate.createdAt).toBe(7_200_000);
+    expect((await model((m) => m.gates.require(gate.id))).status).toBe('open');
+    const notJson = await belfry('gate', 'create', 'timer', '--spec', '{durationMs: 1}');
+    expect(notJson.code).toBe(2);
+    expect(notJson.err).toContain('not JSON');
+    const negative = await belfry('gate', 'create', 'timer', '--spec', '{"durationMs": -1}');
+    expect(negative.code).toBe(2);
+    expect(negative.err).toContain('spec.durationMs');
+    expect((await belfry('gate', 'create', 'timer', '--spec', '{}', '--timeout', '2y')).code).toBe(
+      2,
+    );
+    const unknown = await belfry('gate', 'create', 'nosuch', '--spec', '{}');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('registered');
+  });
+
   it('warrant file once per target (a second is already pending), and warrant list shows it', async () => {
     const { belfry, model } = folder();
     const agent = await model(async (m) => {

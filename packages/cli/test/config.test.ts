@@ -1,12 +1,12 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { CONFIG_FILE, defaultConfigText, loadConfig, main } from '@belfry/cli';
 import { ConfigError } from '@belfry/core';
 import { DEFAULT_INHERITED_ENV } from '@belfry/driver-tmux';
+import { SqliteStore } from '@belfry/store-sqlite';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { defaultTmuxSocket } from '../src/config';
 import { runMain } from './folder';
 
 const folder = () => mkdtempSync(join(tmpdir(), 'belfry-cli-'));
@@ -38,7 +38,6 @@ describe('the config', () => {
       store: { path: join(dir, '.belfry/town.db'), durability: 'full' },
       driver: {
         kind: 'tmux',
-        socket: defaultTmuxSocket(resolve('town')),
         stopGraceMs: 5_000,
         // Agents inherit the daemon's environment only by this list (issue 13, item 6).
         inheritEnv: [...DEFAULT_INHERITED_ENV],
@@ -51,6 +50,8 @@ describe('the config', () => {
       rigs: ['main'],
       timings: { heartbeatMs: 60_000 },
     });
+    // No socket named: the town's own tmux server in its state folder (issue 14 §3).
+    expect(c.driver).not.toHaveProperty('socket');
     expect(base).toMatch(/^# belfry/);
     expect(base.split('\n').filter((l) => l.trim().startsWith('#')).length).toBeGreaterThan(10);
   });
@@ -157,11 +158,19 @@ describe('the config', () => {
     const err: string[] = [];
     const run = (argv: string[]) =>
       main(argv, { cwd: dir, out: (t) => out.push(t), err: (t) => err.push(t), env: {} });
-    expect(await run(['init'])).toBe(0);
+    expect(await run(['init', '--json'])).toBe(0);
     expect(readFileSync(join(dir, CONFIG_FILE), 'utf8')).toBe(defaultConfigText(dir));
+    // The town is set up: its id is in its store, and init --force keeps it.
+    const { townId } = JSON.parse(out.join('')) as { townId: string };
+    expect(townId).toMatch(/^tw-[0-9a-f]{24}$/);
+    const store = SqliteStore.open({ path: join(dir, '.belfry', 'town.db'), create: false });
+    expect(await store.townId()).toBe(townId);
+    await store.close();
     expect(await run(['init'])).toBe(1);
     expect(err.join('')).toContain('--force');
-    expect(await run(['init', '--force'])).toBe(0);
+    out.length = 0;
+    expect(await run(['init', '--force', '--json'])).toBe(0);
+    expect((JSON.parse(out.join('')) as { townId: string }).townId).toBe(townId);
   });
 
   it('every command has --help; an unknown command or option is a usage error (2)', async () => {

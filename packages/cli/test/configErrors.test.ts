@@ -1,12 +1,12 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CONFIG_FILE, defaultConfigText, loadConfig } from '@belfry/cli';
 import { ConfigError } from '@belfry/core';
 import { checkSessionSpec } from '@belfry/core/driver';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defaultTmuxSocket } from '../src/config';
+import { legacyTmuxSocketName, resolveTmuxSocket } from '../src/tmuxSocket';
 import { belfry } from './bin';
 
 const folder = () => mkdtempSync(join(tmpdir(), 'belfry-cfg-'));
@@ -177,42 +177,74 @@ describe('a config is refused with file, line, column and key; never a stack tra
   }, 120_000);
 });
 
-describe('the default tmux socket', () => {
-  it('is short, stable and differs between towns whose folders share a name', () => {
-    const long = `/srv/${'a'.repeat(80)}`;
-    expect(defaultTmuxSocket(long)).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
-    expect(defaultTmuxSocket(long).length).toBeLessThanOrEqual(48);
-    expect(defaultTmuxSocket('/srv/town')).toBe(defaultTmuxSocket('/srv/town'));
-    expect(defaultTmuxSocket('/srv/town')).not.toBe(defaultTmuxSocket('/home/town'));
-    expect(defaultTmuxSocket('/srv/my town.x')).toMatch(/^belfry-my-town-x-[0-9a-f]{8}$/);
-  });
-
-  it('init writes it: two towns in folders of the same name get different tmux servers', () => {
+describe('the tmux socket', () => {
+  it('by default is a path inside the town’s state folder: two towns in folders of the same name get different tmux servers', () => {
     const a = join(folder(), 'town');
     const b = join(folder(), 'town');
     mkdirSync(a);
     mkdirSync(b);
-    const sa = loadConfig(write(defaultConfigText(a), a)).driver;
-    const sb = loadConfig(write(defaultConfigText(b), b)).driver;
-    expect(sa).toMatchObject({ kind: 'tmux', socket: defaultTmuxSocket(a) });
-    expect(sb).toMatchObject({ kind: 'tmux', socket: defaultTmuxSocket(b) });
-    expect(defaultTmuxSocket(a)).not.toBe(defaultTmuxSocket(b));
+    const ca = loadConfig(write(defaultConfigText(a), a));
+    const cb = loadConfig(write(defaultConfigText(b), b));
+    expect(ca.driver).toMatchObject({ kind: 'tmux' });
+    expect(ca.driver).not.toHaveProperty('socket');
+    expect(resolveTmuxSocket(ca)).toEqual({ socket: { path: join(a, '.belfry', 'tmux.sock') } });
+    expect(resolveTmuxSocket(cb)).toEqual({ socket: { path: join(b, '.belfry', 'tmux.sock') } });
   });
 
-  it('a folder name over 57 characters loads, with the memory driver and with tmux', () => {
-    const dir = join(folder(), 'f'.repeat(70));
+  it('a state folder too deep for a Unix socket gets it in a private folder of its own, explained, and the recorded one again while it is there', () => {
+    const dir = join(folder(), 'f'.repeat(100));
     mkdirSync(dir);
-    const memory = loadConfig(write(`driver:\n  kind: memory\n${AGENT}`, dir));
-    expect(memory.driver).toEqual({ kind: 'memory' });
-    const tmux = loadConfig(write(AGENT, dir));
-    expect(tmux.driver).toMatchObject({ kind: 'tmux', socket: defaultTmuxSocket(dir) });
+    const config = loadConfig(write(AGENT, dir));
+    const runtime = mkdtempSync(join(tmpdir(), 'belfry-rt-'));
+    const first = resolveTmuxSocket(config, undefined, { XDG_RUNTIME_DIR: runtime });
+    const path = (first.socket as { path: string }).path;
+    expect(path.startsWith(`${runtime}/belfry-`)).toBe(true);
+    expect(path.endsWith('/tmux.sock')).toBe(true);
+    expect(Buffer.byteLength(path)).toBeLessThanOrEqual(100);
+    expect(statSync(dirname(path)).mode & 0o777).toBe(0o700);
+    expect(first.note).toMatch(/too deep for a Unix socket \(\d+ bytes; at most 100\)/);
+    // The server outlives the daemon: the next daemon finds it where it was recorded.
+    expect(resolveTmuxSocket(config, first.socket, { XDG_RUNTIME_DIR: runtime }).socket).toEqual(
+      first.socket,
+    );
+    // A recorded folder that is gone (a reboot) took the server with it: a new one is made.
+    rmSync(dirname(path), { recursive: true });
+    const next = resolveTmuxSocket(config, first.socket, { XDG_RUNTIME_DIR: runtime });
+    expect(next.socket).not.toEqual(first.socket);
   });
 
-  it('a bad socket is refused only when the tmux driver is used', () => {
-    expect(refusal(`driver:\n  socket: "a/b"\n${AGENT}`).message).toMatch(/:2:3: driver\.socket:/);
-    expect(loadConfig(write(`driver:\n  kind: memory\n  socket: "a/b"\n${AGENT}`)).driver).toEqual({
+  it('a name or a path in the config is kept (a relative path against the config’s folder)', () => {
+    const dir = folder();
+    const named = loadConfig(write(`driver:\n  socket: belfry-town\n${AGENT}`, dir));
+    expect(named.driver).toMatchObject({ socket: { name: 'belfry-town' } });
+    expect(resolveTmuxSocket(named).socket).toEqual({ name: 'belfry-town' });
+    const relative = loadConfig(write(`driver:\n  socket: ./run/tmux.sock\n${AGENT}`, dir));
+    expect(relative.driver).toMatchObject({ socket: { path: join(dir, 'run', 'tmux.sock') } });
+    const absolute = loadConfig(write(`driver:\n  socket: /run/belfry/t.sock\n${AGENT}`, dir));
+    expect(absolute.driver).toMatchObject({ socket: { path: '/run/belfry/t.sock' } });
+  });
+
+  it('a bad socket is refused, saying what is allowed, only when the tmux driver is used', () => {
+    for (const bad of ['"a b"', 'default', '""'])
+      expect(refusal(`driver:\n  socket: ${bad}\n${AGENT}`).message).toMatch(
+        /:2:3: driver\.socket: must be (a name of 1 to 64|a non-empty string)/,
+      );
+    expect(refusal(`driver:\n  socket: /tmp/tmux-1000/default\n${AGENT}`).message).toMatch(
+      /your own tmux server/,
+    );
+    const long = refusal(`driver:\n  socket: /${'s'.repeat(120)}\n${AGENT}`);
+    expect(long.message).toMatch(/a socket path must fit a Unix socket: at most 100 bytes/);
+    expect(loadConfig(write(`driver:\n  kind: memory\n  socket: "a b"\n${AGENT}`)).driver).toEqual({
       kind: 'memory',
     });
+  });
+
+  it('the socket name a town used by default before (only looked at to find its sessions) is short, stable and differs between folders of one name', () => {
+    const long = `/srv/${'a'.repeat(80)}`;
+    expect(legacyTmuxSocketName(long)).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+    expect(legacyTmuxSocketName('/srv/town')).toBe(legacyTmuxSocketName('/srv/town'));
+    expect(legacyTmuxSocketName('/srv/town')).not.toBe(legacyTmuxSocketName('/home/town'));
+    expect(legacyTmuxSocketName('/srv/my town.x')).toMatch(/^belfry-my-town-x-[0-9a-f]{8}$/);
   });
 });
 

@@ -336,7 +336,8 @@ done
       }
     };
     const spawned = () =>
-      readFileSync(join(dir, '.belfry', 'daemon.log'), 'utf8').split('polecat.spawned').length - 1;
+      readFileSync(join(dir, '.belfry', 'daemon.log'), 'utf8').split('"event":"polecat.spawned"')
+        .length - 1;
     for (let death = 1; death <= 4; death++) {
       // Both agents started (primed and recorded), not just their sessions made.
       await eventually('both agents spawned', () => spawned() >= 2 * death, 30_000);

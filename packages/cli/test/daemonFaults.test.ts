@@ -12,6 +12,7 @@ import {
   renameSync,
   writeFileSync,
 } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -272,5 +273,91 @@ describe('a full disk under a backgrounded daemon (item 3)', () => {
     expect(seen.log).toMatch(/cannot write state\.json: ENOSPC/);
     expect(seen.log).toMatch(/state\.json is written again \(it failed \d+ times/);
     expect(seen.leftovers).not.toMatch(/\.tmp/);
+  }, 120_000);
+});
+
+describe('the daemon SIGKILLed mid-request', () => {
+  /** Connections made to the daemon's control socket, accepted or still queued (/proc/net/unix). */
+  const accepted = (socket: string) =>
+    readFileSync('/proc/net/unix', 'utf8')
+      .split('\n')
+      .filter((line) => {
+        const f = line.trim().split(/\s+/);
+        return f[7] === socket && f[5] !== '01';
+      }).length;
+
+  it('commands waiting on it say it went away (exit 1, whole or not at all); every bead it acknowledged is stored whole, none twice; it starts again on the same store', async () => {
+    const dir = town();
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const socket = join(dir, '.belfry', 'control.sock');
+    const pid = daemonState(dir)?.pid as number;
+    // A storm of creates on four connections keeps requests inside the daemon at every moment.
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    const acknowledged: Array<{ title: string; id: string }> = [];
+    let sent = 0;
+    let frozen = false;
+    const create = (title: string) =>
+      new Promise<void>((resolve) => {
+        const req = httpRequest(
+          {
+            socketPath: socket,
+            method: 'POST',
+            path: '/v1/beads',
+            agent,
+            headers: { 'content-type': 'application/json' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c) => {
+              text += c;
+            });
+            res.on('end', () => {
+              if (res.statusCode === 201)
+                acknowledged.push({ title, id: (JSON.parse(text) as { id: string }).id });
+              resolve();
+            });
+            res.on('error', () => resolve());
+          },
+        );
+        req.on('error', () => resolve());
+        req.end(JSON.stringify({ title, rig: 'api' }));
+      });
+    const lanes = Array.from({ length: 4 }, async () => {
+      while (!frozen) await create(`storm-${sent++}`);
+    });
+    await eventually('200 creates acknowledged', () => acknowledged.length >= 200, 30_000);
+    // Frozen mid-storm (SIGSTOP): the commands connect and send, and wait; then it is killed.
+    process.kill(pid, 'SIGSTOP');
+    frozen = true;
+    const commands = Array.from({ length: 6 }, (_, i) =>
+      belfry(dir, '--json', 'bead', 'create', `cli-${i}`, '--rig', 'api'),
+    );
+    await eventually('the commands waiting on the daemon', () => accepted(socket) >= 4 + 6, 30_000);
+    process.kill(pid, 'SIGKILL');
+    const results = await Promise.all(commands);
+    await Promise.all(lanes);
+    agent.destroy();
+    console.log(
+      `killed with ${acknowledged.length} of ${sent} storm creates acknowledged; commands exited ${results.map((r) => r.code).join(' ')}`,
+    );
+    const gone = results.filter((r) => r.code !== 0);
+    expect(gone).toHaveLength(6);
+    for (const r of gone) {
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('went away');
+      expect(r.err).toContain('never half of it');
+    }
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const stored = JSON.parse(
+      (await belfry(dir, '--json', 'bead', 'list', '--rig', 'api')).out,
+    ) as Array<{ id: string; title: string; status: string }>;
+    const byTitle = new Map<string, number>();
+    for (const b of stored) byTitle.set(b.title, (byTitle.get(b.title) ?? 0) + 1);
+    expect([...byTitle.values()].every((n) => n === 1)).toBe(true);
+    const ids = new Set(stored.map((b) => b.id));
+    for (const a of acknowledged) expect(ids.has(a.id)).toBe(true);
+    for (const r of results.filter((x) => x.code === 0))
+      expect(ids.has((JSON.parse(r.out) as { id: string }).id)).toBe(true);
+    for (const b of stored) expect(b).toMatchObject({ status: 'open', title: expect.any(String) });
   }, 120_000);
 });

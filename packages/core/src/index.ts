@@ -65,7 +65,7 @@ export {
 export type { Hooks } from './model/Hooks';
 export { LIFECYCLE_ACTIONS, type Lifecycle } from './model/Lifecycle';
 export type { CreateMoleculeInput, Molecules } from './model/Molecules';
-export { agentId, DEFAULT_POLECAT_NAMES, type Polecats } from './model/Polecats';
+export { DEFAULT_POLECAT_NAMES, type Polecats } from './model/Polecats';
 export type { FileReportInput, Reports } from './model/Reports';
 export type { Respawns } from './model/Respawns';
 export type { Rigs } from './model/Rigs';
@@ -133,7 +133,7 @@ export {
 } from './supervisorLogic';
 export { mechanicalTriage } from './town/boot';
 export { createTown, Town } from './town/createTown';
-export { checkRigName } from './town/names';
+export { agentId, agentSession, checkRigName, checkTownId, TOWN_LABEL } from './town/names';
 export { PATROL, PATROL_STEPS } from './town/patrol';
 export { DEFAULT_TIMINGS, timingProblem } from './town/townOptions';
 export type {

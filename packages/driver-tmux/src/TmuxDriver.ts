@@ -3,12 +3,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
-import { type Clock, check, realClock } from '@belfry/core';
 import {
+  type Clock,
+  check,
   checkSessionName,
   checkSessionSpec,
   DriverError,
   processAlive,
+  realClock,
   type SessionDriver,
   type SessionSpec,
   type SessionStatus,

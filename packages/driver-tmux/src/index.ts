@@ -5,4 +5,4 @@ export {
   type TmuxDriver,
   type TmuxDriverOptions,
 } from './TmuxDriver';
-export type { TmuxSocket } from './tmux';
+export { attachArgs, type TmuxSocket } from './tmux';

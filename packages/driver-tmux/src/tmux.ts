@@ -46,6 +46,46 @@ function classify(stderr: string): TmuxFailure {
   return 'other';
 }
 
+/** The arguments that put a tmux command on one private server: UTF-8, the socket, no user config. */
+function serverArgs(socket: TmuxSocket): string[] {
+  return [
+    '-u',
+    ...('path' in socket ? ['-S', socket.path] : ['-L', socket.name]),
+    '-f',
+    '/dev/null',
+  ];
+}
+
+/**
+ * The argv (tmux's arguments, without the program) that attaches a terminal to a session on a
+ * driver's private server: the operator's way into an agent's session. With `readOnly` the
+ * client cannot type into it (tmux `attach -r`). Detach with tmux's prefix key, then `d`.
+ *
+ * @example
+ * ```ts
+ * import { spawnSync } from 'node:child_process';
+ * import { attachArgs } from '@belfry/driver-tmux';
+ *
+ * spawnSync('tmux', attachArgs({ path: '/srv/town/.belfry/tmux.sock' }, 'api-toast', { readOnly: true }), {
+ *   stdio: 'inherit',
+ * });
+ * ```
+ */
+export function attachArgs(
+  socket: TmuxSocket,
+  session: string,
+  options: { readOnly?: boolean } = {},
+): string[] {
+  // `=name` matches the session name exactly, never a prefix of another session's name.
+  return [
+    ...serverArgs(socket),
+    'attach-session',
+    ...(options.readOnly ? ['-r'] : []),
+    '-t',
+    `=${session}`,
+  ];
+}
+
 /** Runs tmux with argv (never a shell) on one private server. */
 export class Tmux {
   /** The arguments every call starts with: UTF-8, the socket, no user configuration. */
@@ -61,12 +101,7 @@ export class Tmux {
      */
     private readonly env?: () => Readonly<Record<string, string>>,
   ) {
-    this.prefix = [
-      '-u',
-      ...('path' in socket ? ['-S', socket.path] : ['-L', socket.name]),
-      '-f',
-      '/dev/null',
-    ];
+    this.prefix = serverArgs(socket);
   }
 
   /** Runs one tmux command list; resolves with its stdout, or rejects with a TmuxCallError. */

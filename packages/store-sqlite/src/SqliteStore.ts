@@ -13,7 +13,7 @@ import {
   statSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { check } from '@belfry/core';
+import { check, checkTownId } from '@belfry/core';
 import { processAlive } from '@belfry/core/driver';
 import {
   checkIndex,
@@ -335,6 +335,63 @@ export class SqliteStore implements Store {
         code: 'REPLACED',
         message: `${this.path} was replaced by another file while it was open (inode ${this.file.ino} became ${st.ino}); what is written from now on would go to a file nobody reads`,
       });
+  }
+
+  /**
+   * The id of the town whose records the store holds, as {@link SqliteStore.claimTownId}
+   * recorded it, or undefined while none is. The store keeps it beside its own id: a copy of the
+   * file has the same.
+   *
+   * @returns the town's id, or undefined.
+   * @throws StoreError `CLOSED` after close.
+   * @example
+   * ```ts
+   * const id = await store.townId(); // 'tw-6c0f…' or undefined
+   * ```
+   */
+  townId(): Promise<string | undefined> {
+    return this.queue.run(async () => {
+      this.assertOpen();
+      return readMeta(this.db, 'town.id');
+    });
+  }
+
+  /**
+   * Gives the town whose records the store holds its id, once: the first call records `id`
+   * (default a new random `tw-` and 24 hex digits); every later call, from this process or
+   * another, returns the recorded one. So `belfry init` and a daemon starting at the same moment
+   * agree on one id.
+   *
+   * @param id - the id to record when none is (1 to 64 letters, digits, `_` or `-`, starting
+   *   with a letter or digit). @defaultValue a new random `tw-…`
+   * @returns the town's id, as recorded.
+   * @throws ConfigError `INVALID_OPTION` for a bad `id`; StoreError `CLOSED`, or as a write
+   *   fails (`LOCKED`, `IO`).
+   * @example
+   * ```ts
+   * const townId = await store.claimTownId();
+   * const town = createTown({ id: townId, store, driver });
+   * ```
+   */
+  async claimTownId(id: string = `tw-${randomBytes(12).toString('hex')}`): Promise<string> {
+    const wanted = checkTownId(id, 'id');
+    return this.queue.run(async () => {
+      this.assertOpen();
+      const known = readMeta(this.db, 'town.id');
+      if (known !== undefined) return known;
+      try {
+        return this.db
+          .transaction(() => {
+            this.db
+              .prepare("INSERT OR IGNORE INTO belfry_meta (key, value) VALUES ('town.id', ?)")
+              .run(wanted);
+            return readMeta(this.db, 'town.id') as string;
+          })
+          .immediate();
+      } catch (error) {
+        throw storeError(error, this.path, "record the town's id");
+      }
+    });
   }
 
   async schemaVersion(): Promise<number> {

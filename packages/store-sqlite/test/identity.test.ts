@@ -103,4 +103,32 @@ describe('SqliteStore: the file’s identity', () => {
     expect(replaced.message).toContain('was replaced by another file');
     await first.close();
   });
+
+  it('the town’s id: none until claimed, then one id for every handle and every later claim, kept across reopens and by a copy', async () => {
+    const folder = dir();
+    const path = join(folder, 'town.db');
+    const a = SqliteStore.open({ path });
+    const b = SqliteStore.open({ path });
+    expect(await a.townId()).toBeUndefined();
+    // Two processes setting the town up at once (init and a daemon) agree on one id.
+    const [ida, idb] = await Promise.all([a.claimTownId(), b.claimTownId()]);
+    expect(ida).toMatch(/^tw-[0-9a-f]{24}$/);
+    expect(idb).toBe(ida);
+    expect(await b.claimTownId('tw-other')).toBe(ida);
+    expect(await a.townId()).toBe(ida);
+    await a.close();
+    await b.close();
+    const again = SqliteStore.open({ path });
+    expect(await again.townId()).toBe(ida);
+    await again.close();
+    copyFileSync(path, join(folder, 'copy.db'));
+    const copy = SqliteStore.open({ path: join(folder, 'copy.db') });
+    expect(await copy.townId()).toBe(ida);
+    await copy.close();
+    const other = SqliteStore.open({ path: join(folder, 'other.db') });
+    expect(await other.claimTownId('tw-given')).toBe('tw-given');
+    await expect(other.claimTownId('a town')).rejects.toThrow(/a town id must be 1 to 64 letters/);
+    await other.close();
+    await expect(other.townId()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
 });

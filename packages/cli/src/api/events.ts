@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import type { TownEvent } from '@belfry/core';
 import { assertTrusted } from '../runtime';
 
 /**
@@ -63,4 +64,14 @@ export function followEvents(
     request.on('error', () => resolve(last === undefined ? 'no-daemon' : 'ended'));
     request.end();
   });
+}
+
+/** One line for the log and the foreground run. */
+export function describeEvent(e: TownEvent): string {
+  const { type, at: _at, ...rest } = e as TownEvent & { at?: number };
+  const fields = Object.entries(rest)
+    .filter(([, v]) => v !== undefined && typeof v !== 'object')
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `${type}${fields ? ` ${fields}` : ''}`;
 }

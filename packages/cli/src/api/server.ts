@@ -1,4 +1,5 @@
-import type { ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   BelfryError,
   ConfigError,
@@ -8,17 +9,28 @@ import {
   type TownEvent,
 } from '@belfry/core';
 import type { HumanGateEvaluator } from '@belfry/gate-human';
-import swagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { bearerMatches } from '../apiAccess';
+import { DaemonFilesError } from '../runtime';
 import { VERSION } from '../version';
 
 /** What the daemon says about itself (`GET /v1/ping`, and `daemon` in `GET /v1/status`). */
 export interface DaemonInfo {
   pid: number;
   version: string;
+  /** The town's id (recorded in its store; its sessions carry it as a label). */
+  townId: string;
   startedAt: number;
   /** Its own files it cannot write now (a full disk), each since when. */
   faults: ReadonlyArray<{ file: string; error: string; since: number; failures: number }>;
+  /** Where the API listens on TCP too (bearer token required), when the config asks for it. */
+  tcp?: ApiTcpAddress;
+}
+
+/** The TCP address the API listens on (the port the system chose, when asked for port 0). */
+export interface ApiTcpAddress {
+  host: string;
+  port: number;
 }
 
 /** Options of {@link startApi}. */
@@ -36,11 +48,19 @@ export interface ApiOptions {
   maxClientBacklogBytes?: number;
   /** The largest request body. @defaultValue 64 KiB */
   bodyLimitBytes?: number;
+  /**
+   * Serve the same routes on TCP too, at `host:port` (port 0: any free one), where every request
+   * must carry `Authorization: Bearer <token>` (401 otherwise). The Unix socket needs no token:
+   * its mode (0600) is its lock. @defaultValue off
+   */
+  tcp?: ApiTcpAddress & { token: string };
 }
 
 /** A running API: its Fastify instance (for `inject` in tests) and how to close it. */
 export interface ApiServer {
   readonly app: FastifyInstance;
+  /** Where it listens on TCP, when asked to (see {@link ApiOptions.tcp}). */
+  readonly tcp?: ApiTcpAddress;
   /** Events the town emitted so far (the id of the last one). */
   lastEventId(): number;
   close(): Promise<void>;
@@ -152,12 +172,19 @@ export function apiError(error: unknown): { status: number; body: ApiErrorBody }
  * mode 0600. Every route calls the town's own operation (the `Town` methods the library exposes),
  * so a rule lives in one place. Requests are checked against their schemas (unknown fields,
  * wrong types and oversized bodies are refused with a JSON error naming the field), and the
- * town's errors keep their codes.
+ * town's errors keep their codes. With `options.tcp` the same routes are served on that TCP
+ * address too, where a request without the bearer token is answered 401 before anything else.
  *
  * @param path - the socket's path (what was there is replaced).
+ * @throws DaemonFilesError `API_TCP` when the TCP address cannot be listened on (nothing listens).
  */
 export async function startApi(path: string, options: ApiOptions): Promise<ApiServer> {
   const { town } = options;
+  // Loaded here, when a daemon starts its API: no other command pays for the HTTP server.
+  const [{ default: Fastify }, { default: swagger }] = await Promise.all([
+    import('fastify'),
+    import('@fastify/swagger'),
+  ]);
   const app = Fastify({
     logger: false,
     bodyLimit: options.bodyLimitBytes ?? 64 * 1024,
@@ -176,6 +203,24 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
       },
     },
   });
+  // Requests that came in over TCP: each must carry the token (the socket's mode guards the rest).
+  const overTcp = new WeakSet<IncomingMessage>();
+  const tcpToken = options.tcp?.token;
+  if (tcpToken !== undefined)
+    app.addHook('onRequest', async (request, reply) => {
+      if (!overTcp.has(request.raw) || bearerMatches(request.headers.authorization, tcpToken))
+        return;
+      return reply
+        .status(401)
+        .header('www-authenticate', 'Bearer realm="belfry"')
+        .send({
+          error: {
+            code: 'UNAUTHORIZED',
+            message:
+              'over TCP this API needs the header "Authorization: Bearer <token>", with the token from the daemon\'s token file (api.tokenFile in belfry.yaml; .belfry/api.token by default)',
+          },
+        } satisfies ApiErrorBody);
+    });
   app.setErrorHandler((error, _request, reply) => {
     const { status, body } = apiError(error);
     void reply.status(status).send(body);
@@ -211,8 +256,30 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
   );
   app.get(
     '/v1/status',
-    { schema: { summary: 'the live tree: daemon, deacon, rigs, witnesses, polecats, sessions' } },
-    async () => ({ live: true, daemon: options.daemon(), town: await town.status() }),
+    {
+      schema: {
+        summary:
+          'the live tree (daemon, deacon, rigs, witnesses, polecats, sessions), open incidents and the lifecycle queue',
+      },
+    },
+    async () => {
+      const [tree, incidents, lifecycleQueue] = await Promise.all([
+        town.status(),
+        town.model.reports.open({ limit: 100 }),
+        town.model.lifecycle.pending({ limit: 100 }),
+      ]);
+      return { live: true, daemon: options.daemon(), town: tree, incidents, lifecycleQueue };
+    },
+  );
+  app.get(
+    '/v1/incidents',
+    { schema: { summary: 'open incidents (reports to the Mayor), oldest first' } },
+    async () => town.model.reports.open(),
+  );
+  app.get(
+    '/v1/lifecycle',
+    { schema: { summary: 'the lifecycle queue: rig requests not yet carried out, oldest first' } },
+    async () => town.model.lifecycle.pending(),
   );
 
   // ---- beads and work
@@ -375,6 +442,30 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
       return town.gates.list(type ? { type } : {});
     },
   );
+  app.post(
+    '/v1/gates',
+    {
+      schema: {
+        summary: 'create a gate (its type checks its spec)',
+        body: object(
+          {
+            type: NAME,
+            spec: {},
+            timeoutMs: { type: 'integer', minimum: 1 },
+            dueAt: { type: 'integer', minimum: 0 },
+            waiters: { type: 'array', items: NAME, maxItems: 1_000 },
+          },
+          ['type', 'spec'],
+        ),
+        response: errors,
+      },
+    },
+    async (request, reply) => {
+      const gate = await town.gates.create(request.body as never);
+      town.wake();
+      return reply.status(201).send(gate);
+    },
+  );
   app.get(
     '/v1/gates/:id',
     { schema: { summary: 'one gate', params: object({ id: NAME }, ['id']), response: errors } },
@@ -449,6 +540,25 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
     },
     async (request, reply) =>
       reply.status(201).send(await town.convoys.create(request.body as never)),
+  );
+  app.get('/v1/convoys', { schema: { summary: 'open convoys, oldest first' } }, async () =>
+    town.convoys.list(),
+  );
+  app.post(
+    '/v1/convoys/:id/add',
+    {
+      schema: {
+        summary: 'track more beads and molecules in a convoy (a closed one reopens)',
+        params: object({ id: NAME }, ['id']),
+        body: object({
+          beadIds: { type: 'array', items: NAME, maxItems: 1_000 },
+          moleculeIds: { type: 'array', items: NAME, maxItems: 1_000 },
+        }),
+        response: errors,
+      },
+    },
+    async (request) =>
+      town.convoys.add((request.params as { id: string }).id, request.body as never),
   );
   app.get(
     '/v1/convoys/:id',
@@ -532,13 +642,48 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
   } finally {
     process.umask(before);
   }
+  // The same routes on TCP: this server hands each request to Fastify, marked as come over TCP.
+  let tcpServer: Server | undefined;
+  let tcp: ApiTcpAddress | undefined;
+  if (options.tcp) {
+    const server = createServer((request, response) => {
+      overTcp.add(request);
+      app.routing(request, response);
+    });
+    tcpServer = server;
+    server.requestTimeout = 30_000;
+    const { host, port } = options.tcp;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port, backlog: 4_096 }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      await app.close();
+      throw new DaemonFilesError({
+        code: 'API_TCP',
+        message: `cannot listen for the API on TCP at ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); free the port or change api.tcp in the config`,
+        cause: error,
+      });
+    }
+    tcp = { host, port: (server.address() as AddressInfo).port };
+  }
   return {
     app,
+    ...(tcp === undefined ? {} : { tcp }),
     lastEventId: () => events.last(),
     async close() {
       town.events.off('*', onEvent);
       for (const client of clients) client.end();
       clients.clear();
+      if (tcpServer) {
+        const closed = new Promise((resolve) => tcpServer?.close(resolve));
+        tcpServer.closeAllConnections();
+        await closed;
+      }
       await app.close();
     },
   };

@@ -1,4 +1,8 @@
-// `@belfry/core/driver`: what a session driver implements.
+// `@belfry/core/driver`: what a session driver implements, and what it uses (a clock, the option
+// checks) without loading the town.
+
+export { type Clock, realClock } from '../Clock';
+export { check, type NumberRule } from '../check';
 export { DriverError, type DriverErrorCode } from '../errors';
 export {
   checkSessionName,

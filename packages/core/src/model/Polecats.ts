@@ -1,5 +1,6 @@
 import { StoreError } from '../errors';
 import { describe, fail } from '../internal/validate';
+import { agentId, checkPolecatName } from '../town/names';
 import { HOOKED, writeBeadStatus } from './Beads';
 import { badTransition, type Ctx, checkText, load, notFound } from './env';
 import { requireRig } from './Rigs';
@@ -8,7 +9,6 @@ import type { Bead, Hook, Polecat, PolecatExit } from './types';
 const COLLECTION = 'polecats';
 // No '-': a session is named `<rig>-<polecat>`, so the polecat part must not contain the
 // separator (rig `a` + polecat `b-c` and rig `a-b` + polecat `c` would share a session).
-const NAME = /^[a-z][a-z0-9_]{0,30}$/;
 
 /** Polecat names handed out in order, Mad Max style, before falling back to `p<n>`. */
 export const DEFAULT_POLECAT_NAMES: readonly string[] = [
@@ -96,23 +96,6 @@ function checkExit(agent: string, exit: PolecatExit): PolecatExit {
     at,
     lastOutput: boundExitOutput(lastOutput),
   };
-}
-
-/** Checks a polecat name (1 to 31 lowercase letters, digits or `_`). @internal */
-export function checkPolecatName(value: unknown, path: string): string {
-  if (typeof value !== 'string' || !NAME.test(value)) {
-    fail(
-      'INVALID_OPTION',
-      path,
-      `must be 1 to 31 lowercase letters, digits or '_', starting with a letter (no '-': it separates rig and polecat in session names); got ${describe(value)}`,
-    );
-  }
-  return value;
-}
-
-/** The agent id of a polecat. */
-export function agentId(rig: string, name: string): string {
-  return `${rig}/${name}`;
 }
 
 /**

@@ -31,6 +31,7 @@ import { checkRigName, pollerChildId, rigOfWitness, SYSTEM, sessionName } from '
 import { slingStep } from './patrolDispatch';
 import { closeGate } from './patrolGates';
 import { stopSession } from './stopSession';
+import { townDriver } from './townDriver';
 import { checkDockOptions, checkOptions } from './townOptions';
 import { townStatus } from './townStatus';
 import type { TownEvent, TownEventBus, TownOptions, TownStatus } from './types';
@@ -56,6 +57,8 @@ export class Town {
   readonly supervision: SupervisorEventBus;
   readonly clock: Clock;
   readonly driver: SessionDriver;
+  /** The town's id ({@link TownOptions.id}), or undefined for a town without one. */
+  readonly id: string | undefined;
   private readonly ctx: TownContext;
   private readonly root: Supervisor;
   private readonly rigNames: readonly string[];
@@ -72,6 +75,7 @@ export class Town {
     const random = checkRandom(options.random, 'options.random');
     this.clock = options.clock ?? realClock;
     this.driver = options.driver;
+    this.id = options.id;
     const evaluators = new Map<string, GateEvaluator>(
       (options.gates ?? []).map((g) => [g.type, g]),
     );
@@ -91,8 +95,14 @@ export class Town {
     this.rigNames = options.rigs ?? [];
     this.ctx = createContext({
       model: this.model,
-      // Every driver call of the town goes through the one bounded wrapper.
-      driver: boundDriver(this.driver, this.clock, timings.callTimeoutMs, timings.stopGraceMs),
+      // Every driver call of the town goes through the one bounded wrapper, and for a town with
+      // an id through the view that shows it only its own sessions.
+      driver: boundDriver(
+        this.id === undefined ? this.driver : townDriver(this.driver, this.id),
+        this.clock,
+        timings.callTimeoutMs,
+        timings.stopGraceMs,
+      ),
       clock: this.clock,
       events: this.events,
       timings,
@@ -524,7 +534,7 @@ export class Town {
     list: (): Promise<Warrant[]> => this.model.warrants.pending(),
   };
 
-  /** Convoys: create and status. */
+  /** Convoys: create, add to, list and follow. */
   readonly convoys = {
     /** A convoy of beads and molecules (at least one); see {@link Convoys.create}. */
     create: (input: {
@@ -533,6 +543,21 @@ export class Town {
       moleculeIds?: readonly string[];
     }): Promise<Convoy> => this.model.convoys.create(input),
     status: (id: string): Promise<Convoy> => this.model.convoys.require(id),
+    /**
+     * Tracks more beads and molecules in a convoy; a closed one reopens when any of them is not
+     * finished. See {@link Convoys.add}.
+     */
+    add: (
+      id: string,
+      input: { beadIds?: readonly string[]; moleculeIds?: readonly string[] },
+    ): Promise<Convoy> =>
+      this.model.convoys.add(
+        id,
+        input.beadIds ?? [],
+        input.moleculeIds === undefined ? {} : { moleculeIds: input.moleculeIds },
+      ),
+    /** The open convoys, oldest first. */
+    list: (options: { limit?: number } = {}): Promise<Convoy[]> => this.model.convoys.open(options),
   };
 
   /** The whole tree as data: daemon, deacon, rigs with their witnesses and polecats, and counts. */

@@ -1,6 +1,9 @@
 import { describe, fail } from '../internal/validate';
 
-export { agentId } from '../model/Polecats';
+/** The agent id of a polecat: `<rig>/<name>`. */
+export function agentId(rig: string, name: string): string {
+  return `${rig}/${name}`;
+}
 
 /**
  * The town's names and ids in one place: how an agent, its session and the actors of the tree
@@ -24,6 +27,44 @@ export function checkRigName(value: unknown, path: string): string {
       path,
       `a rig name must be 1 to 32 letters, digits, '_' or '-', starting with a letter or digit (it names sessions); got ${describe(value)}`,
     );
+  return value;
+}
+
+/**
+ * The label every session of a town with an id carries, holding that id: a town never stops,
+ * adopts or counts a session whose `town` label is another town's.
+ */
+export const TOWN_LABEL = 'town';
+
+const TOWN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/**
+ * Checks a town's id: 1 to 64 letters, digits, `_` or `-`, starting with a letter or digit (it
+ * is a session label, and goes into file names and logs as it is).
+ *
+ * @throws ConfigError `INVALID_OPTION` at `path`.
+ */
+export function checkTownId(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !TOWN_ID.test(value))
+    fail(
+      'INVALID_OPTION',
+      path,
+      `a town id must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit; got ${describe(value)}`,
+    );
+  return value;
+}
+
+const POLECAT_NAME = /^[a-z][a-z0-9_]{0,30}$/;
+
+/** Checks a polecat name (1 to 31 lowercase letters, digits or `_`). @internal */
+export function checkPolecatName(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !POLECAT_NAME.test(value)) {
+    fail(
+      'INVALID_OPTION',
+      path,
+      `must be 1 to 31 lowercase letters, digits or '_', starting with a letter (no '-': it separates rig and polecat in session names); got ${describe(value)}`,
+    );
+  }
   return value;
 }
 

@@ -1,8 +1,7 @@
 import { checkRandom } from '../internal/random';
 import { describe, fail } from '../internal/validate';
-import { checkPolecatName } from '../model/Polecats';
 import type { JsonObject } from '../store/Store';
-import { checkRigName } from './names';
+import { checkPolecatName, checkRigName, checkTownId } from './names';
 import type { TownOptions, TownTimings } from './types';
 
 /** The default timings (ms). */
@@ -44,6 +43,7 @@ const OPTION_KEYS = [
   'terminalStatuses',
   'beadPrefix',
   'random',
+  'id',
 ] as const;
 
 /**
@@ -93,6 +93,7 @@ export function checkOptions(options: TownOptions): TownTimings {
       fail('INVALID_OPTION', `options.${key}`, `must be a function; got ${describe(options[key])}`);
   }
   checkRandom(options.random, 'options.random');
+  if (options.id !== undefined) checkTownId(options.id, 'options.id');
   if (options.agent !== undefined) {
     if (!isObject(options.agent))
       fail(

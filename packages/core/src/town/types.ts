@@ -186,6 +186,22 @@ export interface Poller {
 
 /** Options of `createTown`. */
 export interface TownOptions {
+  /**
+   * The town's id: 1 to 64 letters, digits, `_` or `-`, starting with a letter or digit. Every
+   * session the town starts carries it as its `town` label, and the town never stops, adopts,
+   * nudges or counts a session labelled with another town's id, so towns can share a driver's
+   * session space (one tmux server) without touching each other's agents. Keep it with the
+   * town's records (the `belfry` daemon keeps it in the store): a town restarted with another id
+   * no longer sees the sessions it started. Sessions without a `town` label (started before the
+   * town had an id) are still adopted.
+   * @defaultValue none: the town starts sessions without a `town` label and takes every session
+   *   of the driver for its own (a driver of its own is then required)
+   * @example
+   * ```ts
+   * createTown({ id: 'tw-9f2c', driver, store, rigs: ['api'] });
+   * ```
+   */
+  id?: string;
   /** Where the town's records live. @defaultValue a new MemoryStore */
   store?: Store;
   /** Runs the agent sessions. */

@@ -1,0 +1,106 @@
+import { spawnSync } from 'node:child_process';
+import { type Command, Option } from 'commander';
+import { LINES_RULE, numeric } from '../numericOption';
+import { type Context, EXIT, Exit, type Register } from './context';
+
+/** How often `agent logs -f` looks at the session's screen again. */
+const FOLLOW_EVERY_MS = 500;
+
+/**
+ * The lines of `next` that follow what `shown` already printed: the longest end of `shown` that
+ * `next` starts with is skipped. A screen that scrolled by more than it holds, or was cleared,
+ * has no overlap and is printed whole.
+ */
+export function newLines(shown: readonly string[], next: readonly string[]): string[] {
+  for (let overlap = Math.min(shown.length, next.length); overlap > 0; overlap--) {
+    let same = true;
+    for (let i = 0; i < overlap && same; i++) same = shown[shown.length - overlap + i] === next[i];
+    if (same) return next.slice(overlap);
+  }
+  return [...next];
+}
+
+/** `belfry agent`. */
+export const register: Register = (program: Command, c: Context) => {
+  const agent = program
+    .command('agent')
+    .description("an agent's session: its output, or a look inside");
+  agent
+    .command('logs <agent>')
+    .description("an agent's last lines of output (-f: and what it prints next)")
+    .addOption(
+      new Option('-n, --lines <n>', 'how many lines').argParser(numeric(LINES_RULE)).default(50),
+    )
+    .option('-f, --follow', 'keep printing what the session prints, until Ctrl-C')
+    .action(async (name: string, opts: { lines: number; follow?: boolean }, cmd: Command) => {
+      const read = async () =>
+        (
+          await c.live<{ lines: string[] }>(
+            cmd,
+            "an agent's output",
+            'GET',
+            `${c.agentPath(name)}/output?lines=${Math.max(1, opts.lines)}`,
+          )
+        ).lines;
+      let shown = await read();
+      const emit = (lines: readonly string[]) => {
+        if (c.json(cmd))
+          for (const line of lines) c.out(`${JSON.stringify({ agent: name, line })}\n`);
+        else if (lines.length > 0) c.out(`${lines.join('\n')}\n`);
+      };
+      if (!opts.follow) {
+        c.print(cmd, { agent: name, lines: shown }, () => shown.join('\n'));
+        return;
+      }
+      emit(opts.lines === 0 ? [] : shown);
+      // Until Ctrl-C, or the session or daemon goes away (then said, with its exit code).
+      for (;;) {
+        await new Promise((r) => setTimeout(r, FOLLOW_EVERY_MS));
+        const next = await read();
+        emit(newLines(shown, next));
+        shown = next;
+      }
+    });
+  agent
+    .command('attach <agent>')
+    .description(
+      "look inside an agent's session: tmux attach on the town's private server (detach: Ctrl-b d)",
+    )
+    .option('-r, --read-only', 'watch without typing into it')
+    .action(async (name: string, opts: { readOnly?: boolean }, cmd: Command) => {
+      const config = c.cfg(cmd);
+      if (config.driver.kind !== 'tmux')
+        throw new Exit(
+          EXIT.FAILED,
+          "this town's sessions are in memory (driver: memory); nothing to attach to",
+        );
+      if (!process.stdin.isTTY || !process.stdout.isTTY)
+        throw new Exit(
+          EXIT.USAGE,
+          `attach needs a terminal; to read ${name}'s output here, use \`belfry agent logs -f ${name}\``,
+        );
+      c.agentPath(name);
+      // The agent must be the town's (the store knows it); its session is named by the town's rule.
+      const [{ agentSession }, { attachArgs }, { resolveTmuxSocket }, { readTownRecord }] =
+        await Promise.all([
+          import('@belfry/core'),
+          import('@belfry/driver-tmux'),
+          import('../tmuxSocket'),
+          import('../townStore'),
+        ]);
+      const known = await c.withModel(cmd, (m) => m.polecats.get(name));
+      if (!known) throw new Exit(EXIT.FAILED, `no agent ${name} in this town`);
+      const { socket } = resolveTmuxSocket(config, readTownRecord(config)?.tmuxSocket, c.env);
+      const env = { ...c.env };
+      // Another tmux (the operator's own) is a different server: attaching from inside it is fine.
+      delete env.TMUX;
+      const run = spawnSync(
+        'tmux',
+        attachArgs(socket, agentSession(name), { readOnly: opts.readOnly === true }),
+        { stdio: 'inherit', env },
+      );
+      if (run.error) throw new Exit(EXIT.FAILED, `tmux could not be run: ${run.error.message}`);
+      if (run.status !== 0)
+        throw new Exit(EXIT.FAILED, `tmux attach ended with ${run.status ?? run.signal}`);
+    });
+};

@@ -1,0 +1,32 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { CONFIG_FILE, defaultConfigText, loadConfig } from '../config';
+import { daemonPaths, ensureStateDir } from '../runtime';
+import { type Context, EXIT, Exit, type Register } from './context';
+
+/** `belfry init`. */
+export const register: Register = (program: Command, c: Context) => {
+  program
+    .command('init')
+    .description(
+      `write a commented ${CONFIG_FILE} for this folder, and set the town up (its store and id)`,
+    )
+    .option('--force', 'overwrite an existing config')
+    .action(async (opts: { force?: boolean }, cmd: Command) => {
+      const file = join(c.cwd, CONFIG_FILE);
+      if (existsSync(file) && !opts.force)
+        throw new Exit(EXIT.FAILED, `${file} exists; pass --force to overwrite it`);
+      writeFileSync(file, defaultConfigText(c.cwd), { mode: 0o644 });
+      const config = loadConfig(file);
+      ensureStateDir(daemonPaths(config));
+      // The store and the town's id (kept on --force: the same town, a new config).
+      const { setUpTown } = await import('../townStore');
+      const { townId } = await setUpTown(config);
+      c.print(
+        cmd,
+        { config: file, townId },
+        () => `wrote ${file} (town ${townId}); start the daemon with \`belfry daemon start\``,
+      );
+    });
+};
