@@ -138,6 +138,9 @@ describe('the daemon API on its socket', () => {
       '/v1/openapi.json',
     );
     expect(openapi.body.openapi).toBe('3.1.0');
+    expect(openapi.body).toMatchObject({
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    });
     expect(Object.keys(openapi.body.paths).sort()).toEqual(
       [
         '/v1/agents/{rig}/{name}/nudge',

@@ -199,8 +199,19 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
         title: 'belfry daemon API',
         version: VERSION,
         description:
-          "The running daemon's API, on its control socket: the town's live status and events, and its operations.",
+          "The running daemon's API, on its control socket: the town's live status and events, and its operations. On the control socket (mode 0600) no token is needed; over TCP (when the config turns it on) every request carries `Authorization: Bearer <token>`, the token from the daemon's 0600 token file.",
       },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Required over TCP only: the token in the file `api.tokenFile` names.',
+          },
+        },
+      },
+      // Either no token (the control socket) or the bearer token (TCP).
+      security: [{}, { bearer: [] }],
     },
   });
   // Requests that came in over TCP: each must carry the token (the socket's mode guards the rest).

@@ -90,7 +90,9 @@ export const register: Register = (program: Command, c: Context) => {
         ]);
       const known = await c.withModel(cmd, (m) => m.polecats.get(name));
       if (!known) throw new Exit(EXIT.FAILED, `no agent ${name} in this town`);
-      const { socket } = resolveTmuxSocket(config, readTownRecord(config)?.tmuxSocket, c.env);
+      // The server the town's daemon last used (recorded), else the one it would use.
+      const recorded = readTownRecord(config)?.tmuxSocket;
+      const socket = recorded ?? resolveTmuxSocket(config, undefined, c.env).socket;
       const env = { ...c.env };
       // Another tmux (the operator's own) is a different server: attaching from inside it is fine.
       delete env.TMUX;

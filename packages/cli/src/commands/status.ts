@@ -138,21 +138,27 @@ function renderTree(
   running: boolean,
   paint: (c: string, t: string) => string,
 ): string {
+  const now = Date.now();
+  const backoff = (until: number | undefined) =>
+    until === undefined
+      ? ''
+      : `, ${paint('33', 'backoff')}: restarts in ${Math.max(0, Math.round((until - now) / 1000))} s`;
   const lines = [
     `daemon: ${running ? paint('32', 'running') : paint('31', 'stopped')}${s.daemon.lastHeartbeat ? `, last heartbeat ${new Date(s.daemon.lastHeartbeat).toISOString()}` : ''}, ${s.daemon.heartbeatCount} heartbeats`,
-    `deacon: ${s.deacon.state}, ${s.deacon.restarts} restarts`,
+    `deacon: ${s.deacon.state}, ${s.deacon.restarts} restarts${backoff(s.deacon.backoffUntil)}${s.deacon.crashLoop ? `, ${paint('31', 'in a crash loop')}` : ''}`,
   ];
   for (const rig of s.rigs) {
     lines.push(
-      `rig ${rig.name} (${rig.state}): witness ${rig.witness?.state ?? 'none'}, ${rig.witness?.restarts ?? 0} restarts`,
+      `rig ${rig.name} (${rig.state}): witness ${rig.witness?.state ?? 'none'}, ${rig.witness?.restarts ?? 0} restarts${backoff(rig.witness?.backoffUntil)}`,
     );
-    for (const p of rig.polecats)
+    for (const p of rig.polecats) {
+      const exit = p.lastExit;
       lines.push(
-        `  ${p.agent}: ${p.session.state}${p.beadId ? ` on ${p.beadId}` : ''}, ${p.restarts} restarts, ${p.respawns} respawns${p.session.lastActivityAt ? `, active ${new Date(p.session.lastActivityAt).toISOString()}` : ''}`,
+        `  ${p.agent}: ${p.session.state}${p.beadId ? ` on ${p.beadId}` : ''}, ${p.restarts} restarts${backoff(p.backoffUntil)}, ${p.respawns} respawns${p.session.lastActivityAt ? `, active ${new Date(p.session.lastActivityAt).toISOString()}` : ''}${exit ? `; last exit: ${exit.reason}${exit.exitCode === null ? '' : ` code ${exit.exitCode}`}${exit.signal ? ` ${exit.signal}` : ''}` : ''}`,
       );
+    }
   }
   lines.push(`gates open: ${s.gates.open}, convoys open: ${s.convoys.open}`);
-  const now = Date.now();
   const age = (at: number) => `${Math.max(0, Math.round((now - at) / 1000))} s ago`;
   if (s.lifecycleQueue !== undefined)
     lines.push(

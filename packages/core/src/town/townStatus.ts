@@ -57,6 +57,7 @@ export async function townStatus(
         beadId: hook?.beadId,
         state: child?.state,
         restarts: child?.restarts ?? 0,
+        ...(child?.backoffUntil === undefined ? {} : { backoffUntil: child.backoffUntil }),
         respawns: hook ? await ctx.model.respawns.count(hook.beadId) : 0,
         session: sessions
           ? (sessions.get(session) ?? { name: session, state: 'missing' })
@@ -72,7 +73,13 @@ export async function townStatus(
       state: rig.state,
       ...(rig.drainUntil === undefined ? {} : { drainUntil: rig.drainUntil }),
       witness: witnessInfo
-        ? { state: witnessInfo.state, restarts: witnessInfo.restarts }
+        ? {
+            state: witnessInfo.state,
+            restarts: witnessInfo.restarts,
+            ...(witnessInfo.backoffUntil === undefined
+              ? {}
+              : { backoffUntil: witnessInfo.backoffUntil }),
+          }
         : undefined,
       polecats,
     });
@@ -94,6 +101,7 @@ export async function townStatus(
     deacon: {
       state: deaconInfo?.state,
       restarts: deaconInfo?.restarts ?? 0,
+      ...(deaconInfo?.backoffUntil === undefined ? {} : { backoffUntil: deaconInfo.backoffUntil }),
       crashLoop: facts.crashLoop(),
       lastPatrolAt: ctx.daemon.lastPatrolAt,
       patrol: ctx.daemon.patrol && {

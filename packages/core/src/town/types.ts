@@ -352,7 +352,10 @@ export interface PolecatStatus {
   beadId: string | undefined;
   /** The polecat actor's supervisor state (`running`, `backoff`, …), if it has one. */
   state: string | undefined;
+  /** Times its supervisor (the rig's Witness) has restarted its actor. */
   restarts: number;
+  /** In `backoff`: when its supervisor restarts it. */
+  backoffUntil?: number;
   respawns: number;
   /**
    * Its session as the driver reports it, or `unknown` (with the reason) when the driver's
@@ -382,7 +385,8 @@ export interface RigStatus {
   state: RigState;
   /** While a docked rig drains: when what is left of its in-flight work is stopped. */
   drainUntil?: number;
-  witness: { state: string; restarts: number } | undefined;
+  /** The rig's Witness: its supervisor state, restarts, and when a pending backoff ends. */
+  witness: { state: string; restarts: number; backoffUntil?: number } | undefined;
   polecats: PolecatStatus[];
 }
 
@@ -398,6 +402,8 @@ export interface TownStatus {
   deacon: {
     state: string | undefined;
     restarts: number;
+    /** In `backoff`: when the Daemon restarts it. */
+    backoffUntil?: number;
     /**
      * In a crash loop: restarted 5 times within 15 min, and not yet 30 min without a restart.
      * The Deacon's restarts back off from 30 s doubling to 10 min, so in a crash loop they are

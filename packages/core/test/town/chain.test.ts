@@ -134,6 +134,13 @@ describe('the recovery chain', () => {
       expect(status.deacon.crashLoop).toBe(true);
       expect(status.deacon.restarts).toBe(CRASH_LOOP_RESTARTS);
 
+      // While it waits out a backoff, the status says until when.
+      await until(t, async () => (await t.town.status()).deacon.state === 'backoff', {
+        what: 'the Deacon in backoff',
+      });
+      const inBackoff = await t.town.status();
+      expect(inBackoff.deacon.backoffUntil).toBeGreaterThan(t.clock.now());
+
       // Keep it failing for a while: the heartbeats go on, the incident is reported once.
       await t.advance(8 * 60_000);
       const delays = deaconBackoffs(seen).map((e) => e.delayMs);
