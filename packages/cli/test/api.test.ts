@@ -2,7 +2,7 @@
  * The daemon's API on a real Unix socket (issue 14, part 1): a town on simulated time behind it,
  * requests over HTTP as the CLI sends them.
  */
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,6 +168,24 @@ describe('the daemon API on its socket', () => {
         '/v1/warrants',
       ].sort(),
     );
+  });
+
+  it('docs/api.md describes every route of the OpenAPI document', async () => {
+    const { call } = await served();
+    const { body } = await call<{ paths: Record<string, Record<string, unknown>> }>(
+      'GET',
+      '/v1/openapi.json',
+    );
+    const docs = readFileSync(
+      join(import.meta.dirname, '..', '..', '..', 'docs', 'api.md'),
+      'utf8',
+    );
+    const missing = Object.entries(body.paths).flatMap(([path, methods]) =>
+      Object.keys(methods)
+        .map((m) => `${m.toUpperCase()} ${path}`)
+        .filter((route) => !docs.includes(`\`${route}\``) && !docs.includes(`\`${route}?`)),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('the agent’s loop through the town’s own operations: create, sling (its session runs), output, nudge, done', async () => {
