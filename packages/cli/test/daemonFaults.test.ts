@@ -227,7 +227,8 @@ describe('a daemon that cannot take its socket (item 18)', () => {
     writeFileSync(join(state, 'state.json.99999999.tmp'), '{"pid": 1');
     writeFileSync(join(state, 'status.json.99999999.tmp'), '');
     expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
-    expect(readdirSync(state).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    // The killed writer's files are gone (the running daemon's own, mid-write, may come and go).
+    expect(readdirSync(state).filter((n) => n.includes('.99999999.'))).toEqual([]);
   }, 60_000);
 });
 
