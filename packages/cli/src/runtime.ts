@@ -432,6 +432,9 @@ export function callDaemon<T = unknown>(
     const request = httpRequest(
       {
         socketPath: socket,
+        // A connection of its own: on a kept-alive one 'connect' never fires again, and the
+        // daemon going away mid-request would read as no daemon at all.
+        agent: false,
         method,
         path: route,
         headers:

@@ -240,6 +240,7 @@ describe('the daemon API on its socket', () => {
         415,
         'UNSUPPORTED_MEDIA_TYPE',
       ],
+      [raw('/v1/beads', '{"title": "x"}', 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [call('GET', '/v1/nowhere'), 404, 'NO_ROUTE'],
       [call('POST', '/v1/sling', { bead: 'bd-nosuch', rig: 'api' }), 404, 'NOT_FOUND'],
       [call('POST', '/v1/rigs/nosuch/park'), 404, 'NOT_FOUND'],

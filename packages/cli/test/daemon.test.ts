@@ -1,5 +1,6 @@
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -7,7 +8,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { CONFIG_FILE } from '@belfry/cli';
 import { createTownModel } from '@belfry/core';
 import { createTmuxDriver } from '@belfry/driver-tmux';
@@ -382,6 +383,14 @@ done
     expect(unit.out).toMatch(/^StartLimitBurst=\d+$/m);
     expect(unit.out).toMatch(/^StartLimitIntervalSec=\d+$/m);
     expect(unit.out).toContain(`daemon run --config ${join(dir, CONFIG_FILE)}`);
+    // Two towns in folders of the same name get two units.
+    const other = join(mkdtempSync(join(tmpdir(), 'belfry-unit-')), basename(dir));
+    mkdirSync(other);
+    writeFileSync(join(other, CONFIG_FILE), readFileSync(join(dir, CONFIG_FILE), 'utf8'));
+    const name = (out: string) => /belfry-[^\s/]+\.service/.exec(out)?.[0];
+    const otherUnit = await belfry(other, 'daemon', 'install', '--systemd');
+    expect(name(unit.out)).toMatch(new RegExp(`^belfry-${basename(dir)}-[0-9a-f]{8}\\.service$`));
+    expect(name(otherUnit.out)).not.toBe(name(unit.out));
     for (const step of [
       'systemctl --user daemon-reload',
       'systemctl --user enable --now',

@@ -147,7 +147,13 @@ describe('what a stopped daemon leaves, and a config broken under a running one'
     );
     const json = await belfry(dir, '--json', 'status');
     expect(json.code).toBe(4);
-    expect(JSON.parse(json.out)).toMatchObject({ daemonRunning: false, asOf: expect.any(Number) });
+    expect(JSON.parse(json.out)).toMatchObject({
+      daemonRunning: false,
+      asOf: expect.any(Number),
+      daemon: { running: false },
+    });
+    // Every state of the old tree says it was.
+    expect(text.out).toMatch(/^deacon: was running/m);
     const daemonStatus = await belfry(dir, 'daemon', 'status');
     expect(daemonStatus.code).toBe(3);
     expect(daemonStatus.out).toMatch(/^stopped \(last run: pid \d+/);
@@ -189,6 +195,22 @@ describe('commands through the running daemon, and without one', () => {
       const status = await belfry(dir, 'convoy', 'status', convoy.id);
       expect(status.out).toContain(`${convoy.id} open: release; 1 of 1 beads open`);
       expect((await belfry(dir, 'bead', 'list')).code).toBe(2);
+      // A value the town refuses is bad usage (2) either way, naming the field once.
+      const badSpec = await belfry(dir, 'gate', 'create', 'timer', '--spec', '{"durationMs": -5}');
+      expect(badSpec.code).toBe(2);
+      expect(badSpec.err.split('spec.durationMs').length - 1).toBe(1);
+      const badRelease = await belfry(
+        dir,
+        'warrant',
+        'file',
+        'api/x',
+        '--reason',
+        'r',
+        '--release',
+        'maybe',
+      );
+      expect(badRelease.code).toBe(2);
+      expect(badRelease.err).toMatch(/open.*blocked/);
     };
     await run();
     for (const args of [

@@ -71,10 +71,11 @@ async function slung(dir: string): Promise<string> {
 }
 
 describe('the live views (real daemon, real tmux)', () => {
-  it('status --watch draws the tree again as it changes (a slung polecat appears) and ends with 4 when the daemon stops', async () => {
+  it('status --watch draws the tree again as it changes (a slung polecat appears); it and events -f end with 4 when the daemon stops', async () => {
     const { dir } = town();
     expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
     const watch = background(dir, ['status', '--watch', '--json']);
+    const events = background(dir, ['events', '-f']);
     const documents = () =>
       watch.seen.out
         .split('\n')
@@ -102,6 +103,10 @@ describe('the live views (real daemon, real tmux)', () => {
     expect((await belfry(dir, 'daemon', 'stop')).code).toBe(0);
     expect(await watch.exited).toBe(4);
     expect(watch.seen.err).toContain('the daemon stopped');
+    // Following the events ends the same way (4), never as if all went well.
+    expect(await events.exited).toBe(4);
+    expect(events.seen.err).toContain('the daemon stopped');
+    expect(events.seen.out).toContain('polecat.spawned');
   }, 90_000);
 
   it('agent logs -f prints what the session prints next, each line once', async () => {
@@ -124,6 +129,10 @@ describe('the live views (real daemon, real tmux)', () => {
       20_000,
     );
     follow.child.kill('SIGINT');
+    expect(follow.seen.err).not.toContain('MaxListenersExceeded');
+    // -n 0: nothing of what is there.
+    const none = await belfry(dir, 'agent', 'logs', agent, '-n', '0');
+    expect(none).toMatchObject({ code: 0, out: '' });
     const n = numbers();
     // In order, none twice, none skipped.
     for (let i = 1; i < n.length; i++) expect(n[i]).toBe((n[i - 1] as number) + 1);

@@ -131,14 +131,24 @@ function statusOf(error: unknown): number {
 export function apiError(error: unknown): { status: number; body: ApiErrorBody } {
   const e = error as FastifyError & { path?: string; validation?: unknown[] };
   if (e?.validation) {
-    const first = (e.validation as Array<{ instancePath?: string; params?: unknown }>)[0];
-    const where = `${e.validationContext ?? 'body'}${first?.instancePath ?? ''}`;
-    return {
-      status: 400,
-      body: {
-        error: { code: 'INVALID_REQUEST', message: e.message, path: where.replace(/\//g, '.') },
-      },
-    };
+    const first = (
+      e.validation as Array<{
+        instancePath?: string;
+        message?: string;
+        params?: { allowedValues?: unknown[]; additionalProperty?: string };
+      }>
+    )[0];
+    const where = `${e.validationContext ?? 'body'}${first?.instancePath ?? ''}`.replace(
+      /\//g,
+      '.',
+    );
+    // What was wrong with which field, and what is allowed where the schema lists it.
+    const allowed = first?.params?.allowedValues;
+    const extra = first?.params?.additionalProperty;
+    const message = first?.message
+      ? `${where}: ${first.message}${allowed ? ` (${allowed.map((v) => JSON.stringify(v)).join(', ')})` : ''}${extra ? ` (${JSON.stringify(extra)})` : ''}`
+      : e.message;
+    return { status: 400, body: { error: { code: 'INVALID_REQUEST', message, path: where } } };
   }
   const fastifyCodes: Record<string, [number, string]> = {
     FST_ERR_CTP_BODY_TOO_LARGE: [413, 'TOO_LARGE'],
@@ -232,6 +242,8 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
           },
         } satisfies ApiErrorBody);
     });
+  // JSON only: a text/plain body is refused as any other media type (415), not parsed as text.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, _request, reply) => {
     const { status, body } = apiError(error);
     void reply.status(status).send(body);

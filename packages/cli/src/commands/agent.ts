@@ -5,6 +5,8 @@ import { type Context, EXIT, Exit, type Register } from './context';
 
 /** How often `agent logs -f` looks at the session's screen again. */
 const FOLLOW_EVERY_MS = 500;
+/** How many of the screen's last lines `agent logs -f` compares each time. */
+const FOLLOW_WINDOW = 200;
 
 /**
  * The lines of `next` that follow what `shown` already printed: the longest end of `shown` that
@@ -33,32 +35,36 @@ export const register: Register = (program: Command, c: Context) => {
     )
     .option('-f, --follow', 'keep printing what the session prints, until Ctrl-C')
     .action(async (name: string, opts: { lines: number; follow?: boolean }, cmd: Command) => {
-      const read = async () =>
+      const read = async (lines: number) =>
         (
           await c.live<{ lines: string[] }>(
             cmd,
             "an agent's output",
             'GET',
-            `${c.agentPath(name)}/output?lines=${Math.max(1, opts.lines)}`,
+            `${c.agentPath(name)}/output?lines=${Math.max(1, lines)}`,
           )
         ).lines;
-      let shown = await read();
+      // Following compares screens: a window of at least FOLLOW_WINDOW lines finds the overlap.
+      let screen = await read(opts.follow ? Math.max(opts.lines, FOLLOW_WINDOW) : opts.lines);
+      // -n 0: none of what is there (the agent is still checked); with -f, only what comes next.
+      const first = opts.lines === 0 ? [] : screen.slice(-opts.lines);
+      if (!opts.follow) {
+        if (c.json(cmd) || first.length > 0)
+          c.print(cmd, { agent: name, lines: first }, () => first.join('\n'));
+        return;
+      }
       const emit = (lines: readonly string[]) => {
         if (c.json(cmd))
           for (const line of lines) c.out(`${JSON.stringify({ agent: name, line })}\n`);
         else if (lines.length > 0) c.out(`${lines.join('\n')}\n`);
       };
-      if (!opts.follow) {
-        c.print(cmd, { agent: name, lines: shown }, () => shown.join('\n'));
-        return;
-      }
-      emit(opts.lines === 0 ? [] : shown);
+      emit(first);
       // Until Ctrl-C, or the session or daemon goes away (then said, with its exit code).
       for (;;) {
         await new Promise((r) => setTimeout(r, FOLLOW_EVERY_MS));
-        const next = await read();
-        emit(newLines(shown, next));
-        shown = next;
+        const next = await read(Math.max(opts.lines, FOLLOW_WINDOW));
+        emit(newLines(screen, next));
+        screen = next;
       }
     });
   agent

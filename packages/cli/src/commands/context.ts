@@ -168,10 +168,11 @@ export function createContext(options: MainOptions): Context {
       if (!answer) return undefined;
       if (answer.status >= 400) {
         const error = (answer.body as ApiErrorBody).error;
+        // A value the town refuses is bad usage (2), as the same refusal without a daemon.
         throw new Exit(
-          EXIT.FAILED,
+          answer.status === 400 ? EXIT.USAGE : EXIT.FAILED,
           error
-            ? `${error.message}${error.path ? ` (${error.path})` : ''}`
+            ? `${error.message}${error.path && !error.message.includes(error.path) ? ` (${error.path})` : ''}`
             : `the daemon answered ${answer.status}`,
         );
       }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
@@ -17,8 +18,12 @@ import {
 } from '../runtime';
 import { type Context, EXIT, Exit, type Register } from './context';
 
-/** `belfry daemon`. */
-/** Whether \`path\` is a Unix socket now. */
+/** The pid the running daemon recorded, if it did. */
+function runningPid(paths: { state: string }): number | undefined {
+  return readJson<DaemonState>(paths.state)?.pid;
+}
+
+/** Whether `path` is a Unix socket now. */
 function isSocket(path: string): boolean {
   try {
     return lstatSync(path).isSocket();
@@ -35,6 +40,7 @@ function logLevelOption(): Option {
   ).choices(LOG_LEVELS);
 }
 
+/** `belfry daemon`. */
 export const register: Register = (program: Command, c: Context) => {
   const daemon = program.command('daemon').description('run, start, stop and inspect the daemon');
 
@@ -81,7 +87,10 @@ export const register: Register = (program: Command, c: Context) => {
       const paths = daemonPaths(config);
       ensureStateDir(paths);
       if (DaemonLock.held(paths.lock))
-        throw new Exit(EXIT.ALREADY_RUNNING, `a daemon already runs for ${config.home}`);
+        throw new Exit(
+          EXIT.ALREADY_RUNNING,
+          `a daemon already runs for ${config.home}${runningPid(paths) ? ` (pid ${runningPid(paths)})` : ''}`,
+        );
       const bin = process.argv[1] as string;
       const errors = join(config.stateDir, 'daemon.stderr');
       // What this start adds to the file is what explains a failure, not an earlier run's lines.
@@ -274,7 +283,10 @@ export const register: Register = (program: Command, c: Context) => {
     .requiredOption('--systemd', 'a systemd user unit')
     .action((_opts: unknown, cmd: Command) => {
       const config = c.cfg(cmd);
-      c.out(`# ~/.config/systemd/user/belfry-${basename(config.home)}.service
+      // One unit per town folder: two towns in folders of the same name (x/town, y/town) get
+      // two units (the folder's name for people, a hash of its path to tell them apart).
+      const unit = `belfry-${basename(config.home).replace(/[^A-Za-z0-9_.-]/g, '_')}-${createHash('sha256').update(config.home).digest('hex').slice(0, 8)}.service`;
+      c.out(`# ~/.config/systemd/user/${unit}
 [Unit]
 Description=belfry daemon for ${config.home}
 StartLimitIntervalSec=600
@@ -297,9 +309,9 @@ WantedBy=default.target
 
 # To use it:
 #   mkdir -p ~/.config/systemd/user
-#   belfry daemon install --systemd > ~/.config/systemd/user/belfry-${basename(config.home)}.service
+#   belfry daemon install --systemd > ~/.config/systemd/user/${unit}
 #   systemctl --user daemon-reload
-#   systemctl --user enable --now belfry-${basename(config.home)}.service
+#   systemctl --user enable --now ${unit}
 #   loginctl enable-linger "$USER"   # keep it running after you log out
 `);
     });

@@ -23,5 +23,8 @@ export const register: Register = (program: Command, c: Context) => {
           EXIT.NOT_RUNNING,
           'no daemon runs; events need it (start it with `belfry daemon start`)',
         );
+      // Following ends only when the daemon goes away (stopped, killed): said, as status --watch.
+      if (opts.follow === true)
+        throw new Exit(EXIT.NOT_RUNNING, 'the daemon stopped; no more events to follow');
     });
 };

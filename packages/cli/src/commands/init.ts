@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_FILE, defaultConfigText, loadConfig } from '../config';
-import { daemonPaths, ensureStateDir } from '../runtime';
+import { DaemonLock, type DaemonState, daemonPaths, ensureStateDir, readJson } from '../runtime';
 import { type Context, EXIT, Exit, type Register } from './context';
 
 /** `belfry init`. */
@@ -23,10 +23,16 @@ export const register: Register = (program: Command, c: Context) => {
       // The store and the town's id (kept on --force: the same town, a new config).
       const { setUpTown } = await import('../townStore');
       const { townId } = await setUpTown(config);
+      // A daemon already running read the file before: say so, and how to have it read this one.
+      const paths = daemonPaths(config);
+      const pid = DaemonLock.held(paths.lock)
+        ? (readJson<DaemonState>(paths.state)?.pid ?? '?')
+        : undefined;
       c.print(
         cmd,
-        { config: file, townId },
-        () => `wrote ${file} (town ${townId}); start the daemon with \`belfry daemon start\``,
+        { config: file, townId, daemonRunning: pid !== undefined },
+        () =>
+          `wrote ${file} (town ${townId}); ${pid === undefined ? 'start the daemon with `belfry daemon start`' : `a daemon runs (pid ${pid}) on the config it read when it started: restart it to use this one (\`belfry daemon stop && belfry daemon start\`)`}`,
       );
     });
 };

@@ -46,7 +46,7 @@ export const register: Register = (program: Command, c: Context) => {
         cmd,
         { request, daemon: woke ? 'woken' : 'not running' },
         () =>
-          `${action} ${name}: request ${request.id} stored; ${woke ? 'the daemon is carrying it out' : 'it waits for the daemon to start'}`,
+          `${action}${args ? ' --now (its sessions stop at once, no drain)' : action === 'dock' ? ' (its in-flight work may finish within the drain limit)' : ''} ${name}: request ${request.id} stored; ${woke ? 'the daemon is carrying it out' : 'it waits for the daemon to start'}`,
       );
     });
   }

@@ -68,7 +68,15 @@ export const register: Register = (program: Command, c: Context) => {
       const asOf = status.daemon.lastHeartbeat ?? state?.lastHeartbeat ?? null;
       const stale =
         running && state !== undefined && Date.now() - state.lastHeartbeat > 3 * state.heartbeatMs;
-      const data = { daemonRunning: running, live: false, stale, asOf, ...status };
+      // The tree as it was: the daemon's own line says whether it runs now, never the snapshot.
+      const data = {
+        daemonRunning: running,
+        live: false,
+        stale,
+        asOf,
+        ...status,
+        daemon: { ...status.daemon, running },
+      };
       c.print(cmd, data, () => {
         const when = asOf === null ? 'an unknown time' : new Date(asOf).toISOString();
         const label = !running
@@ -143,18 +151,29 @@ function renderTree(
     until === undefined
       ? ''
       : `, ${paint('33', 'backoff')}: restarts in ${Math.max(0, Math.round((until - now) / 1000))} s`;
+  // A stopped daemon's tree is what was: every state says so.
+  const was = (state: string | undefined) => (s.live ? `${state}` : `was ${state}`);
   const lines = [
     `daemon: ${running ? paint('32', 'running') : paint('31', 'stopped')}${s.daemon.lastHeartbeat ? `, last heartbeat ${new Date(s.daemon.lastHeartbeat).toISOString()}` : ''}, ${s.daemon.heartbeatCount} heartbeats`,
-    `deacon: ${s.deacon.state}, ${s.deacon.restarts} restarts${backoff(s.deacon.backoffUntil)}${s.deacon.crashLoop ? `, ${paint('31', 'in a crash loop')}` : ''}`,
+    `deacon: ${was(s.deacon.state)}, ${s.deacon.restarts} restarts${backoff(s.deacon.backoffUntil)}${s.deacon.crashLoop ? `, ${paint('31', 'in a crash loop')}` : ''}`,
   ];
   for (const rig of s.rigs) {
+    const draining =
+      rig.drainUntil === undefined
+        ? ''
+        : `, draining: its work may finish until ${new Date(rig.drainUntil).toISOString()}`;
     lines.push(
-      `rig ${rig.name} (${rig.state}): witness ${rig.witness?.state ?? 'none'}, ${rig.witness?.restarts ?? 0} restarts${backoff(rig.witness?.backoffUntil)}`,
+      `rig ${rig.name} (${rig.state}${draining}): witness ${was(rig.witness?.state ?? 'none')}, ${rig.witness?.restarts ?? 0} restarts${backoff(rig.witness?.backoffUntil)}`,
     );
     for (const p of rig.polecats) {
       const exit = p.lastExit;
+      // No work and no session is a polecat at rest, not a fault.
+      const session =
+        p.beadId === undefined && p.session.state === 'missing'
+          ? 'idle (no session)'
+          : p.session.state;
       lines.push(
-        `  ${p.agent}: ${p.session.state}${p.beadId ? ` on ${p.beadId}` : ''}, ${p.restarts} restarts${backoff(p.backoffUntil)}, ${p.respawns} respawns${p.session.lastActivityAt ? `, active ${new Date(p.session.lastActivityAt).toISOString()}` : ''}${exit ? `; last exit: ${exit.reason}${exit.exitCode === null ? '' : ` code ${exit.exitCode}`}${exit.signal ? ` ${exit.signal}` : ''}` : ''}`,
+        `  ${p.agent}: ${was(session)}${p.beadId ? ` on ${p.beadId}` : ''}, ${p.restarts} restarts${backoff(p.backoffUntil)}, ${p.respawns} respawns${p.session.lastActivityAt ? `, active ${new Date(p.session.lastActivityAt).toISOString()}` : ''}${exit ? `; last exit: ${exit.reason}${exit.exitCode === null ? '' : ` code ${exit.exitCode}`}${exit.signal ? ` ${exit.signal}` : ''}` : ''}`,
       );
     }
   }
