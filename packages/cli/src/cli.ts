@@ -82,7 +82,9 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     );
   // The named group only; every group for the help, a bare `belfry` or an unknown word.
   const group = groupOf(argv);
-  const groups = group === undefined ? Object.keys(GROUPS) : [group];
+  // `belfry --version` needs no command; the help, a bare `belfry` or an unknown word need all.
+  const versionOnly = group === undefined && argv.some((a) => a === '-V' || a === '--version');
+  const groups = group !== undefined ? [group] : versionOnly ? [] : Object.keys(GROUPS);
   const loaded = await Promise.all(
     groups.map((name) => (GROUPS[name] as () => Promise<{ register: Register }>)()),
   );

@@ -319,8 +319,8 @@ function checkIntensity(t: Trace): void {
     .filter((e) => e.type === 'child.restarting' && e.childId === e.cause)
     .map((e) => e.at);
   for (const at of decisions) {
-    const inWindow = decisions.filter((x) => x > at - withinMs && x <= at).length;
-    expect(inWindow, `${where(t)}: restarts in (${at - withinMs}, ${at}]`).toBeLessThanOrEqual(
+    const inWindow = decisions.filter((x) => x >= at - withinMs && x <= at).length;
+    expect(inWindow, `${where(t)}: restarts in [${at - withinMs}, ${at}]`).toBeLessThanOrEqual(
       maxRestarts,
     );
   }
@@ -336,9 +336,9 @@ function checkIntensity(t: Trace): void {
     expect(escalated.map((e) => e.error)).toEqual([err]);
   }
   // It gives up only when the window is really full: at the moment it gave up, exactly
-  // maxRestarts earlier decisions lie in (t - withinMs, t].
+  // maxRestarts earlier decisions lie in [t - withinMs, t] (OTP's window, both ends counted).
   for (const g of gaveUp) {
-    const inWindow = decisions.filter((x) => x > g.at - withinMs && x <= g.at).length;
+    const inWindow = decisions.filter((x) => x >= g.at - withinMs && x <= g.at).length;
     expect(inWindow, `${where(t)}: gave up at ${g.at}`).toBe(maxRestarts);
   }
   // Every exit that asked for a restart got a decision (or made the supervisor give up) at once.
@@ -517,7 +517,7 @@ function checkModel(t: Trace): void {
       if (x.restart === 'temporary') x.present = false;
       return;
     }
-    const recent = decisions.filter((d) => d > now - s.withinMs).length;
+    const recent = decisions.filter((d) => d >= now - s.withinMs).length;
     if (recent + 1 > s.maxRestarts) {
       for (const c of [...children].reverse()) {
         if (c.present && c.running) {
