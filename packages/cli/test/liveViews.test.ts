@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newLines } from '../src/commands/agent';
 import { BIN, belfry, eventually, NODE_ARGS } from './bin';
 
+let serial = 0;
 const towns: Array<{ dir: string; socket: string }> = [];
 const children: ChildProcess[] = [];
 
@@ -27,7 +28,7 @@ afterEach(async () => {
 /** A town on tmux (a socket of its own) whose agent prints a numbered line every 200 ms. */
 function town(): { dir: string; socket: string } {
   const dir = mkdtempSync(join(tmpdir(), 'belfry-live-'));
-  const socket = `belfry-live-test-${process.pid}-${towns.length}`;
+  const socket = `belfry-live-test-${process.pid}-${++serial}`;
   writeFileSync(
     join(dir, CONFIG_FILE),
     `driver: { kind: tmux, socket: ${socket}, stopGraceMs: 500 }
@@ -55,8 +56,9 @@ function background(dir: string, args: readonly string[], command = process.exec
   child.stderr.setEncoding('utf8').on('data', (t: string) => {
     seen.err += t;
   });
+  // 'close', not 'exit': the output is all read only once the child's pipes are closed.
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    child.once('close', (code) => resolve(code)),
   );
   return { child, seen, exited };
 }
@@ -100,13 +102,14 @@ describe('the live views (real daemon, real tmux)', () => {
         ),
       15_000,
     );
+    // The session shows running a moment before its start is confirmed (and announced).
+    await eventually('polecat.spawned followed', () => events.seen.out.includes('polecat.spawned'));
     expect((await belfry(dir, 'daemon', 'stop')).code).toBe(0);
     expect(await watch.exited).toBe(4);
     expect(watch.seen.err).toContain('the daemon stopped');
     // Following the events ends the same way (4), never as if all went well.
     expect(await events.exited).toBe(4);
     expect(events.seen.err).toContain('the daemon stopped');
-    expect(events.seen.out).toContain('polecat.spawned');
   }, 90_000);
 
   it('agent logs -f prints what the session prints next, each line once', async () => {
