@@ -6,7 +6,7 @@ import { assertTrusted } from '../runtime';
 /**
  * Reads the daemon's events (`GET /v1/events?after=0`): the ones it still keeps, and with `follow`
  * those to come, each handed to `onEvent` in order. Without `follow` it ends at the last event
- * the daemon had when it answered.
+ * the daemon had when it answered. With `follow` and `replay: false`, only those to come.
  *
  * @returns `'ended'`, or `'no-daemon'` when nobody answers on the socket.
  * @throws DaemonFilesError when the socket is not one to trust.
@@ -15,6 +15,7 @@ export function followEvents(
   socket: string,
   follow: boolean,
   onEvent: (id: number | undefined, event: string, data: unknown) => void,
+  options: { replay?: boolean } = {},
 ): Promise<'ended' | 'no-daemon'> {
   if (!existsSync(socket)) return Promise.resolve('no-daemon');
   try {
@@ -24,7 +25,9 @@ export function followEvents(
   }
   return new Promise((resolve) => {
     let last: number | undefined;
-    const request = httpRequest({ socketPath: socket, path: '/v1/events?after=0' }, (response) => {
+    // From the first event kept, or (replay: false, following only) from now on.
+    const path = options.replay === false && follow ? '/v1/events' : '/v1/events?after=0';
+    const request = httpRequest({ socketPath: socket, path }, (response) => {
       let buffer = '';
       response.setEncoding('utf8');
       const done = () => {

@@ -104,9 +104,15 @@ async function watch(
   const inPlace = !c.json(cmd) && process.stdout.isTTY === true;
   let changed = true;
   let gone = false;
-  const events = followEvents(socket, true, () => {
-    changed = true;
-  }).then(() => {
+  // Only what happens from now on marks a change: the kept events are not read again.
+  const events = followEvents(
+    socket,
+    true,
+    () => {
+      changed = true;
+    },
+    { replay: false },
+  ).then(() => {
     gone = true;
   });
   let last = 0;
