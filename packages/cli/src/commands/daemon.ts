@@ -19,8 +19,22 @@ import {
 import { type Context, EXIT, Exit, type Register } from './context';
 
 /** The pid the running daemon recorded, if it did. */
-function runningPid(paths: { state: string }): number | undefined {
-  return readJson<DaemonState>(paths.state)?.pid;
+async function runningPid(paths: { state: string; socket: string }): Promise<number | undefined> {
+  // Asked of the daemon itself (state.json may still be the last run's while it starts); it
+  // listens within moments of taking the lock.
+  const deadline = Date.now() + 3_000;
+  for (;;) {
+    const answer = await callDaemon<DaemonInfo>(
+      paths.socket,
+      'GET',
+      '/v1/ping',
+      undefined,
+      1_000,
+    ).catch(() => undefined);
+    if (answer?.body.pid !== undefined) return answer.body.pid;
+    if (Date.now() > deadline) return readJson<DaemonState>(paths.state)?.pid;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Whether `path` is a Unix socket now. */
@@ -86,11 +100,13 @@ export const register: Register = (program: Command, c: Context) => {
       const config = c.cfg(cmd);
       const paths = daemonPaths(config);
       ensureStateDir(paths);
-      if (DaemonLock.held(paths.lock))
+      if (DaemonLock.held(paths.lock)) {
+        const pid = await runningPid(paths);
         throw new Exit(
           EXIT.ALREADY_RUNNING,
-          `a daemon already runs for ${config.home}${runningPid(paths) ? ` (pid ${runningPid(paths)})` : ''}`,
+          `a daemon already runs for ${config.home}${pid ? ` (pid ${pid})` : ''}`,
         );
+      }
       const bin = process.argv[1] as string;
       const errors = join(config.stateDir, 'daemon.stderr');
       // What this start adds to the file is what explains a failure, not an earlier run's lines.
