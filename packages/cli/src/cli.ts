@@ -2,8 +2,8 @@ import { dirname, join } from 'node:path';
 import { BelfryError, ConfigError } from '@belfry/core/config';
 import { Command, CommanderError } from 'commander';
 import { createContext, EXIT, Exit, type MainOptions, type Register } from './commands/context';
-import { CONFIG_FILE } from './config';
-import { DaemonLock, type DaemonState, readJson } from './runtime';
+import { CONFIG_FILE } from './configFile';
+import { type DaemonState, readJson } from './runtime';
 import { VERSION } from './version';
 
 /**
@@ -46,9 +46,10 @@ function groupOf(argv: readonly string[]): string | undefined {
  * folder beside the file): it runs on the config it read at its start, and the operator must
  * know how to reach it. An empty string when none does.
  */
-function runningDespite(configFile: string): string {
+async function runningDespite(configFile: string): Promise<string> {
   const dir = join(dirname(configFile), '.belfry');
   try {
+    const { DaemonLock } = await import('./daemonLock');
     if (!DaemonLock.held(join(dir, 'daemon.lock'))) return '';
   } catch {
     return '';
@@ -89,6 +90,8 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     groups.map((name) => (GROUPS[name] as () => Promise<{ register: Register }>)()),
   );
   for (const { register } of loaded) register(program, c);
+  // Each command's config is read (from the cache when unchanged) before its action runs.
+  program.hook('preAction', (_root, action) => c.prepare(action));
   try {
     // `belfry nosuch --help` is an unknown command, not the root's help with exit 0.
     const unknown = unknownCommand(program, argv);
@@ -111,7 +114,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     }
     if (error instanceof ConfigError) {
       const file = c.configFile();
-      c.err(`belfry: ${error.message}\n${file ? runningDespite(file) : ''}`);
+      c.err(`belfry: ${error.message}\n${file ? await runningDespite(file) : ''}`);
       return EXIT.USAGE;
     }
     if (error instanceof BelfryError) {

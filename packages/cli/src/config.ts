@@ -20,8 +20,7 @@ import {
 import { LOG_LEVELS, type LogLevel } from './logFormat';
 import { MAX_SOCKET_BYTES } from './unixSocket';
 
-/** The name of the config file `belfry init` writes and every command looks for. */
-export const CONFIG_FILE = 'belfry.yaml';
+export { CONFIG_FILE } from './configFile';
 
 /** A validated config, paths resolved against the config file's folder. */
 export interface BelfryConfig {
@@ -230,6 +229,14 @@ export function loadConfig(file: string): BelfryConfig {
       message: `${file}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}); run \`belfry init\` to write one`,
     });
   }
+  return loadConfigText(file, text);
+}
+
+/**
+ * Checks `text` as the config file `file` (whose folder relative paths are resolved against), as
+ * {@link loadConfig} does with the file's text.
+ */
+export function loadConfigText(file: string, text: string): BelfryConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   const refuse = (where: string, what: string): never => {

@@ -14,11 +14,11 @@ import { type ApiOptions, type ApiServer, startApi } from './api/server';
 import { isLoopback, readApiToken } from './apiAccess';
 import type { BelfryConfig } from './config';
 import { DaemonLogger, severityLevel } from './DaemonLogger';
+import { DaemonLock } from './daemonLock';
 import type { LogLevel } from './logFormat';
 import {
   ALREADY_RUNNING,
   DaemonFilesError,
-  DaemonLock,
   DaemonLog,
   type DaemonState,
   daemonPaths,

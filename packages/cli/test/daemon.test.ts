@@ -14,7 +14,8 @@ import { createTownModel } from '@belfry/core';
 import { createTmuxDriver } from '@belfry/driver-tmux';
 import { SqliteStore } from '@belfry/store-sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { callDaemon, DaemonLock, DaemonLog, writeJsonAtomic } from '../src/runtime';
+import { DaemonLock } from '../src/daemonLock';
+import { callDaemon, DaemonLog, writeJsonAtomic } from '../src/runtime';
 import { BIN, belfry, daemonState, eventually, NODE_ARGS } from './bin';
 
 let serial = 0;

@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { TownModel } from '@belfry/core';
 import type { Command } from 'commander';
 import type { ApiErrorBody } from '../api/server';
-import { type BelfryConfig, CONFIG_FILE, loadConfig } from '../config';
+import type { BelfryConfig } from '../config';
+import { CONFIG_FILE, findConfig, readConfig } from '../configFile';
 import { ALREADY_RUNNING, callDaemon, daemonPaths, ensureStateDir } from '../runtime';
 
 /**
@@ -24,6 +24,9 @@ export const EXIT = {
   NOT_RUNNING: 4,
   STOPPED: 3,
 } as const;
+
+/** How long a command waits for the daemon's answer to one request. */
+export const API_TIMEOUT_MS = 30_000;
 
 /** A command's end with an exit code and a message for stderr (none when empty). */
 export class Exit extends Error {
@@ -55,6 +58,11 @@ export interface Context {
   err(text: string): void;
   /** Colours for a terminal (off for a pipe or with NO_COLOR). */
   paint(code: string, text: string): string;
+  /**
+   * Finds and reads the config for the command about to run (before its action; see
+   * {@link readConfig}). A missing or bad config is not an error until a command asks for it.
+   */
+  prepare(cmd: Command): Promise<void>;
   /** The town's config (throws an Exit when there is none, a ConfigError when it is bad). */
   cfg(cmd: Command): BelfryConfig;
   /** The config file being read, once known (even when it could not be loaded). */
@@ -96,12 +104,23 @@ export function osUser(): string {
   }
 }
 
-/** Finds belfry.yaml in `from` or a folder above it. */
-function findConfig(from: string): string | undefined {
-  for (let dir = resolve(from); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, CONFIG_FILE))) return join(dir, CONFIG_FILE);
-    if (dirname(dir) === dir) return undefined;
-  }
+/** Colours for a terminal: off for a pipe or with NO_COLOR. */
+export function painter(env: NodeJS.ProcessEnv): (code: string, text: string) => string {
+  const color = env.NO_COLOR === undefined && process.stdout.isTTY === true;
+  return (code, text) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+}
+
+/** What a command prints: `data` as JSON with `--json`, else `text()`; a line either way. */
+export function printed(json: boolean, data: unknown, text: () => string): string {
+  return json ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`;
+}
+
+/**
+ * The config file a command reads: the one given (`--config`, or BELFRY_CONFIG, which an agent's
+ * session has, so it may work anywhere), else belfry.yaml here or in a folder above.
+ */
+export function configPath(given: string | undefined, cwd: string): string | undefined {
+  return given ? resolve(cwd, given) : findConfig(cwd);
 }
 
 /** The context of one run of `main`. */
@@ -110,33 +129,49 @@ export function createContext(options: MainOptions): Context {
   const cwd = options.cwd ?? process.cwd();
   const out = options.out ?? ((t: string) => void process.stdout.write(t));
   const err = options.err ?? ((t: string) => void process.stderr.write(t));
-  const color = env.NO_COLOR === undefined && process.stdout.isTTY === true;
   let config: BelfryConfig | undefined;
   let file: string | undefined;
+  // Where the config was looked for, and what reading it threw (given back when asked for).
+  let problem: unknown;
+  const locate = (cmd: Command): string => {
+    const found = configPath(
+      (cmd.optsWithGlobals().config as string | undefined) ?? env.BELFRY_CONFIG,
+      cwd,
+    );
+    if (!found)
+      throw new Exit(
+        EXIT.USAGE,
+        `no ${CONFIG_FILE} here or above ${cwd}; run \`belfry init\` first`,
+      );
+    file = found;
+    return found;
+  };
   const context: Context = {
     env,
     cwd,
     out,
     err,
-    paint: (code, text) => (color ? `\u001b[${code}m${text}\u001b[0m` : text),
+    paint: painter(env),
+    async prepare(cmd) {
+      if (config !== undefined || problem !== undefined) return;
+      try {
+        config = await readConfig(locate(cmd));
+      } catch (error) {
+        problem = error;
+      }
+    },
     cfg(cmd) {
       if (config) return config;
-      // An agent's session has the town's config in BELFRY_CONFIG: it may work anywhere.
-      const given = (cmd.optsWithGlobals().config as string | undefined) ?? env.BELFRY_CONFIG;
-      const found = given ? resolve(cwd, given) : findConfig(cwd);
-      if (!found)
-        throw new Exit(
-          EXIT.USAGE,
-          `no ${CONFIG_FILE} here or above ${cwd}; run \`belfry init\` first`,
-        );
-      file = found;
-      config = loadConfig(found);
-      return config;
+      if (problem !== undefined) throw problem;
+      throw new Exit(
+        EXIT.FAILED,
+        `the config of \`${cmd.name()}\` was asked for before it was read`,
+      );
     },
     configFile: () => file,
     json: (cmd) => cmd.optsWithGlobals().json === true,
     print(cmd, data, text) {
-      out(context.json(cmd) ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`);
+      out(printed(context.json(cmd), data, text));
     },
     async withModel(cmd, job) {
       const c = context.cfg(cmd);
@@ -163,7 +198,7 @@ export function createContext(options: MainOptions): Context {
         method,
         route,
         body,
-        30_000,
+        API_TIMEOUT_MS,
       );
       if (!answer) return undefined;
       if (answer.status >= 400) {

@@ -4,13 +4,13 @@ import { existsSync, lstatSync, openSync, readFileSync, statSync } from 'node:fs
 import { basename, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { DaemonInfo } from '../api/server';
+import { DaemonLock } from '../daemonLock';
 import { formatLogLine, LOG_LEVELS, type LogLevel } from '../logFormat';
 import { LINES_RULE, numeric, TIMEOUT_RULE } from '../numericOption';
 import {
   ALREADY_RUNNING,
   callDaemon,
   controlSocketProblem,
-  DaemonLock,
   type DaemonState,
   daemonPaths,
   ensureStateDir,

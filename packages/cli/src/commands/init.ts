@@ -2,7 +2,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_FILE, defaultConfigText, loadConfig } from '../config';
-import { DaemonLock, type DaemonState, daemonPaths, ensureStateDir, readJson } from '../runtime';
+import { DaemonLock } from '../daemonLock';
+import { type DaemonState, daemonPaths, ensureStateDir, readJson } from '../runtime';
 import { type Context, EXIT, Exit, type Register } from './context';
 
 /** `belfry init`. */

@@ -1,25 +1,9 @@
-import type { LifecycleRequest, Report, TownStatus } from '@belfry/core';
+import type { TownStatus } from '@belfry/core';
 import type { Command } from 'commander';
 import { followEvents } from '../api/events';
-import { DaemonLock, type DaemonState, daemonPaths, readJson } from '../runtime';
+import { type DaemonState, daemonPaths, readJson } from '../runtime';
 import { type Context, EXIT, Exit, type Register } from './context';
-
-/** What `GET /v1/status` answers. */
-interface LiveStatus {
-  town: TownStatus;
-  incidents: Report[];
-  lifecycleQueue: LifecycleRequest[];
-}
-
-/** What every view of the status draws: the tree, whether it is live, and how old. */
-type StatusView = TownStatus & {
-  daemonRunning: boolean;
-  live: boolean;
-  stale: boolean;
-  asOf: number | null;
-  incidents?: readonly Report[];
-  lifecycleQueue?: readonly LifecycleRequest[];
-};
+import { type LiveStatus, liveView, renderTree } from './statusView';
 
 /** `status --watch` redraws at most this often, however many events come. */
 const REDRAW_MIN_MS = 250;
@@ -36,23 +20,15 @@ export const register: Register = (program: Command, c: Context) => {
     .option('-w, --watch', 'redraw as the town changes, until Ctrl-C (JSON: one document a line)')
     .action(async (opts: { watch?: boolean }, cmd: Command) => {
       const paths = daemonPaths(c.cfg(cmd));
-      const liveData = (now: LiveStatus): StatusView => ({
-        daemonRunning: true,
-        live: true,
-        stale: false,
-        asOf: Date.now(),
-        ...now.town,
-        incidents: now.incidents,
-        lifecycleQueue: now.lifecycleQueue,
-      });
-      if (opts.watch) return watch(c, cmd, paths.socket, liveData);
+      if (opts.watch) return watch(c, cmd, paths.socket);
       // Live from the running town; the daemon's last snapshot only when it does not answer.
       const now = await c.api<LiveStatus>(cmd, 'GET', '/v1/status').catch(() => undefined);
       if (now) {
-        const data = liveData(now);
+        const data = liveView(now);
         c.print(cmd, data, () => renderTree(data, true, c.paint));
         return;
       }
+      const { DaemonLock } = await import('../daemonLock');
       const running = DaemonLock.held(paths.lock);
       const status = readJson<TownStatus>(paths.status);
       if (!status)
@@ -95,12 +71,7 @@ export const register: Register = (program: Command, c: Context) => {
  * seconds), on a terminal in place; for a pipe or `--json`, one after the other. Ends when the
  * daemon goes away (exit 4), or with Ctrl-C.
  */
-async function watch(
-  c: Context,
-  cmd: Command,
-  socket: string,
-  liveData: (now: LiveStatus) => StatusView,
-): Promise<void> {
+async function watch(c: Context, cmd: Command, socket: string): Promise<void> {
   const inPlace = !c.json(cmd) && process.stdout.isTTY === true;
   let changed = true;
   let gone = false;
@@ -124,7 +95,7 @@ async function watch(
       last = Date.now();
       const now = await c.api<LiveStatus>(cmd, 'GET', '/v1/status').catch(() => undefined);
       if (!now) break;
-      const data = liveData(now);
+      const data = liveView(now);
       if (c.json(cmd)) c.out(`${JSON.stringify(data)}\n`);
       else
         c.out(
@@ -134,72 +105,4 @@ async function watch(
     await Promise.race([events, new Promise((r) => setTimeout(r, 50))]);
   }
   throw new Exit(EXIT.NOT_RUNNING, 'the daemon stopped; nothing more to watch');
-}
-
-/** The status data every view draws. */
-function renderable(
-  s: TownStatus & {
-    daemonRunning: boolean;
-    incidents?: Report[];
-    lifecycleQueue?: LifecycleRequest[];
-  },
-) {
-  return s;
-}
-
-function renderTree(
-  s: StatusView,
-  running: boolean,
-  paint: (c: string, t: string) => string,
-): string {
-  const now = Date.now();
-  const backoff = (until: number | undefined) =>
-    until === undefined
-      ? ''
-      : `, ${paint('33', 'backoff')}: restarts in ${Math.max(0, Math.round((until - now) / 1000))} s`;
-  // A stopped daemon's tree is what was: every state says so.
-  const was = (state: string | undefined) => (s.live ? `${state}` : `was ${state}`);
-  const lines = [
-    `daemon: ${running ? paint('32', 'running') : paint('31', 'stopped')}${s.daemon.lastHeartbeat ? `, last heartbeat ${new Date(s.daemon.lastHeartbeat).toISOString()}` : ''}, ${s.daemon.heartbeatCount} heartbeats`,
-    `deacon: ${was(s.deacon.state)}, ${s.deacon.restarts} restarts${backoff(s.deacon.backoffUntil)}${s.deacon.crashLoop ? `, ${paint('31', 'in a crash loop')}` : ''}`,
-  ];
-  for (const rig of s.rigs) {
-    const draining =
-      rig.drainUntil === undefined
-        ? ''
-        : `, draining: its work may finish until ${new Date(rig.drainUntil).toISOString()}`;
-    lines.push(
-      `rig ${rig.name} (${rig.state}${draining}): witness ${was(rig.witness?.state ?? 'none')}, ${rig.witness?.restarts ?? 0} restarts${backoff(rig.witness?.backoffUntil)}`,
-    );
-    for (const p of rig.polecats) {
-      const exit = p.lastExit;
-      // No work and no session is a polecat at rest, not a fault.
-      const session =
-        p.beadId === undefined && p.session.state === 'missing'
-          ? 'idle (no session)'
-          : p.session.state;
-      lines.push(
-        `  ${p.agent}: ${was(session)}${p.beadId ? ` on ${p.beadId}` : ''}, ${p.restarts} restarts${backoff(p.backoffUntil)}, ${p.respawns} respawns${p.session.lastActivityAt ? `, active ${new Date(p.session.lastActivityAt).toISOString()}` : ''}${exit ? `; last exit: ${exit.reason}${exit.exitCode === null ? '' : ` code ${exit.exitCode}`}${exit.signal ? ` ${exit.signal}` : ''}` : ''}`,
-      );
-    }
-  }
-  lines.push(`gates open: ${s.gates.open}, convoys open: ${s.convoys.open}`);
-  const age = (at: number) => `${Math.max(0, Math.round((now - at) / 1000))} s ago`;
-  if (s.lifecycleQueue !== undefined)
-    lines.push(
-      s.lifecycleQueue.length === 0
-        ? 'lifecycle queue: empty'
-        : `lifecycle queue: ${s.lifecycleQueue.map((r) => `${r.action} ${r.target} (${r.status}, asked ${age(r.requestedAt)})`).join('; ')}`,
-    );
-  else lines.push(`lifecycle requests pending: ${s.lifecycle.pending}`);
-  if (s.incidents !== undefined) {
-    lines.push(
-      s.incidents.length === 0 ? 'incidents: none open' : `incidents: ${s.incidents.length} open`,
-    );
-    for (const r of s.incidents)
-      lines.push(
-        `  ${paint(r.severity === 'high' || r.severity === 'critical' ? '31' : '33', r.severity)} ${r.title} (${r.count}×, since ${new Date(r.firstAt).toISOString()})`,
-      );
-  }
-  return lines.join('\n');
 }
