@@ -26,7 +26,10 @@ afterEach(async () => {
 });
 
 /** A town on tmux (a socket of its own) whose agent prints a numbered line every 200 ms. */
-function town(): { dir: string; socket: string } {
+function town(script = 'i=0; while :; do i=$((i+1)); echo line-$i; sleep 0.2; done'): {
+  dir: string;
+  socket: string;
+} {
   const dir = mkdtempSync(join(tmpdir(), 'belfry-live-'));
   const socket = `belfry-live-test-${process.pid}-${++serial}`;
   writeFileSync(
@@ -35,7 +38,7 @@ function town(): { dir: string; socket: string } {
 gates: { github: false }
 rigs: [api]
 agent:
-  command: ["sh", "-c", "i=0; while :; do i=$((i+1)); echo line-$i; sleep 0.2; done"]
+  command: ["sh", "-c", ${JSON.stringify(script.replaceAll('{dir}', dir))}]
 timings: { heartbeatMs: 200, patrolIntervalMs: 400, surveyMs: 200 }
 `,
   );
@@ -139,6 +142,32 @@ describe('the live views (real daemon, real tmux)', () => {
     const n = numbers();
     // In order, none twice, none skipped.
     for (let i = 1; i < n.length; i++) expect(n[i]).toBe((n[i - 1] as number) + 1);
+  }, 90_000);
+
+  it('agent logs -f prints bursts of identical lines exactly: none dropped, none twice', async () => {
+    // Two bursts of 150 identical lines, each when the test says so, then "end".
+    const { dir } = town(
+      'for n in 1 2; do while [ ! -e {dir}/go$n ]; do sleep 0.05; done; i=0; while [ $i -lt 150 ]; do echo same; i=$((i+1)); done; done; echo end; sleep 1000',
+    );
+    expect((await belfry(dir, 'daemon', 'start')).code).toBe(0);
+    const agent = await slung(dir);
+    await eventually(
+      'the session',
+      async () => (await belfry(dir, 'agent', 'logs', agent, '-n', '0')).code === 0,
+      15_000,
+    );
+    const follow = background(dir, ['agent', 'logs', agent, '-f', '-n', '0']);
+    const count = () => follow.seen.out.split('\n').filter((l) => l === 'same').length;
+    // Each burst is followed whole before the next (a compare of screens finds 150 identical
+    // lines in both and skips them).
+    await new Promise((r) => setTimeout(r, 1_000));
+    writeFileSync(join(dir, 'go1'), '');
+    await eventually('the first burst', () => count() >= 150, 15_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    writeFileSync(join(dir, 'go2'), '');
+    await eventually('the end', () => follow.seen.out.includes('end\n'), 15_000);
+    follow.child.kill('SIGINT');
+    expect(count()).toBe(300);
   }, 90_000);
 
   it('agent attach --read-only puts a terminal on the session on the town’s private server and returns 0 when detached; without a terminal it says what to use instead', async () => {

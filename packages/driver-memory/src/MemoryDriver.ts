@@ -1,8 +1,11 @@
 import { type Clock, ConfigError, realClock } from '@belfry/core';
 import {
+  checkFollowOptions,
   checkSessionName,
   checkSessionSpec,
   DriverError,
+  type FollowedOutput,
+  type FollowOptions,
   type SessionDriver,
   type SessionSpec,
   type SessionStatus,
@@ -129,6 +132,8 @@ interface Session {
   signal: string | null;
   exitedAt: number | undefined;
   output: string[];
+  /** How many lines of output were dropped from the front (past maxOutputLines). */
+  dropped: number;
   nudges: string[];
   hung: boolean;
   nudgeHandlers: Array<(text: string) => void>;
@@ -274,6 +279,7 @@ export class MemoryDriver implements SessionDriver {
       signal: null,
       exitedAt: undefined,
       output: [],
+      dropped: 0,
       nudges: [],
       hung: false,
       nudgeHandlers: [],
@@ -350,6 +356,32 @@ export class MemoryDriver implements SessionDriver {
       });
     }
     return lines === 0 ? [] : session.output.slice(-lines);
+  }
+
+  /**
+   * The session's lines after a place a previous call returned (every line of a memory session is
+   * finished): line `i` of what it kept is at place `dropped + i`.
+   */
+  async follow(name: string, options?: FollowOptions): Promise<FollowedOutput> {
+    checkSessionName(name);
+    const { after, last, lines } = checkFollowOptions(options);
+    const session = this.sessions.get(name);
+    if (!session)
+      throw new DriverError({
+        code: 'NOT_RUNNING',
+        message: `session ${name} is missing; nothing to follow`,
+      });
+    const { output, dropped } = session;
+    const end = dropped + output.length;
+    const continuous =
+      after !== undefined &&
+      after >= dropped &&
+      after <= end &&
+      end - after <= lines &&
+      (after === dropped || last === undefined || output[after - 1 - dropped] === last);
+    return continuous
+      ? { lines: output.slice(after - dropped), end, continuous }
+      : { lines: output.slice(-lines), end, continuous: false };
   }
 
   async stop(name: string, options: StopOptions = {}): Promise<void> {
@@ -466,8 +498,11 @@ export class MemoryDriver implements SessionDriver {
 
   private emit(session: Session, line: string): void {
     session.output.push(line);
-    if (session.output.length > this.maxOutputLines)
-      session.output.splice(0, session.output.length - this.maxOutputLines);
+    if (session.output.length > this.maxOutputLines) {
+      const over = session.output.length - this.maxOutputLines;
+      session.output.splice(0, over);
+      session.dropped += over;
+    }
     session.lastActivityAt = this.clock.now();
   }
 

@@ -6,9 +6,12 @@ import { dirname } from 'node:path';
 import {
   type Clock,
   check,
+  checkFollowOptions,
   checkSessionName,
   checkSessionSpec,
   DriverError,
+  type FollowedOutput,
+  type FollowOptions,
   processAlive,
   realClock,
   type SessionDriver,
@@ -130,6 +133,15 @@ export interface TmuxDriver extends SessionDriver {
   readonly kind: 'tmux';
   /** The server's socket. */
   readonly socket: TmuxSocket;
+  /**
+   * The pane's finished rows (those above the cursor) after a place: a row's place is its index
+   * from the top of the pane's history, which holds until tmux drops old history (past
+   * `historyLimit`, a tenth at a time) or the history is cleared; the row before the place is
+   * checked against `last` so a shift is noticed. Rows, not joined lines: a line wider than the
+   * pane comes as the rows it fills. A full-screen program (the alternate screen) is never
+   * continuous: it redraws, and its screen is given as it is.
+   */
+  follow(name: string, options?: FollowOptions): Promise<FollowedOutput>;
   /** Kills the whole tmux server with every session on it (tests, teardown). */
   killServer(): Promise<void>;
 }
@@ -940,6 +952,63 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     }
   }
 
+  async function follow(name: string, opts?: FollowOptions): Promise<FollowedOutput> {
+    checkSessionName(name);
+    const { after, last, lines } = checkFollowOptions(opts);
+    try {
+      const target = await pane(name);
+      if (!target)
+        throw new DriverError({ code: 'NOT_RUNNING', message: `session ${name} is missing` });
+      // One tmux call, so the counts and the rows are of one moment: the pane's history size,
+      // cursor row and screen mode, then its rows from `lines + 1` rows of history down (rows,
+      // not joined lines: a row keeps its place in the history until tmux drops old history).
+      const out = await tmux.run([
+        'display-message',
+        '-p',
+        '-t',
+        target.paneId,
+        '#{history_size} #{cursor_y} #{alternate_on}',
+        ';',
+        'capture-pane',
+        '-p',
+        '-t',
+        target.paneId,
+        '-S',
+        String(-(lines + 1)),
+      ]);
+      const [head = '', ...rows] = out.split('\n');
+      const [history, cursor, alternate] = head.split(' ').map(Number) as [number, number, number];
+      // Row k of `rows` is row `k - kept` of the pane (negative: history), at place
+      // `history + row`; the rows above the cursor are finished, and `end` of them there are.
+      const kept = Math.min(history, lines + 1);
+      const end = history + cursor;
+      const at = (place: number) => rows[place - history + kept];
+      const between = (from: number, to: number) => {
+        const got: string[] = [];
+        for (let p = Math.max(from, history - kept); p < to; p++) got.push(at(p) ?? '');
+        // tmux's own line on a pane whose agent ended is not the agent's output.
+        if (/^Pane is dead \(/.test(got.at(-1) ?? '')) got.pop();
+        return got;
+      };
+      // A full-screen program (the alternate screen) redraws rather than scrolls: there are no
+      // places to count on, only what it shows now.
+      if (alternate === 1) {
+        const screen = screenLines(rows.slice(kept).join('\n')).slice(-lines);
+        return { lines: screen, end, continuous: false };
+      }
+      const continuous =
+        after !== undefined &&
+        after <= end &&
+        end - after <= lines &&
+        (after === 0 || last === undefined || at(after - 1) === last);
+      return continuous
+        ? { lines: between(after, end), end, continuous }
+        : { lines: between(end - lines, end), end, continuous: false };
+    } catch (error) {
+      throw driverError(error, `follow of session ${name}`);
+    }
+  }
+
   /**
    * Ends every process of a session: SIGTERM to the pane's process group and to each process of
    * the session (its descendants, and whatever carries its marker), `graceMs` to go, then
@@ -995,6 +1064,7 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
     list,
     nudge,
     capture,
+    follow,
     stop,
     async close() {
       // Sessions keep running: a new driver on the same socket re-attaches to them. What a dead

@@ -47,7 +47,7 @@ async function failure(operation: () => Promise<unknown>): Promise<unknown> {
 /**
  * Registers a vitest suite that every {@link SessionDriver} runs against itself: idempotent
  * start by name and epoch; status running, exited (with the code) and missing; activity times; nudge delivery;
- * capture; stop, graceful then forced, idempotent; list for discovery; bad names refused.
+ * capture; follow (when the driver has it); stop, graceful then forced, idempotent; list for discovery; bad names refused.
  *
  * @param makeDriver - makes a driver; called once per test.
  * @param options - the programs to run and how time passes; see {@link DriverConformanceOptions}.
@@ -192,6 +192,42 @@ export function runDriverConformance(
       const last = await driver.capture(n, { lines: 1 });
       expect(last).toHaveLength(1);
       expect(last[0]).toContain('third nudge');
+    });
+
+    it('follows the output by place when it can: each line once, identical nudges included', async (ctx) => {
+      const { driver, name } = await setup();
+      if (typeof driver.follow !== 'function') return ctx.skip();
+      const follow = driver.follow.bind(driver);
+      const n = name();
+      await driver.start({ name: n, epoch: 1, command: options.echo });
+      await driver.nudge(n, 'start');
+      await until('the first nudge', async () =>
+        (await driver.capture(n)).join('\n').includes('start'),
+      );
+      let at = await follow(n);
+      expect(at.continuous).toBe(false);
+      expect(at.end).toBeGreaterThanOrEqual(at.lines.length);
+      let last = at.lines.at(-1) ?? '';
+      const seen: string[] = [];
+      for (let i = 0; i < 3; i++) await driver.nudge(n, 'the same again');
+      // As many of them as the whole output shows (a terminal echoes a typed line, too).
+      const shown = async () =>
+        (await driver.capture(n)).filter((l) => l.includes('the same again')).length;
+      const followed = () => seen.filter((l) => l.includes('the same again')).length;
+      await until('three identical nudges followed', async () => {
+        const next = await follow(n, { after: at.end, last });
+        expect(next.continuous).toBe(true);
+        seen.push(...next.lines);
+        if (next.lines.length > 0) last = next.lines.at(-1) as string;
+        at = next;
+        return followed() >= 3 && followed() === (await shown());
+      });
+      await options.wait(activityResolutionMs);
+      const quiet = await follow(n, { after: at.end, last });
+      seen.push(...quiet.lines);
+      expect(followed()).toBe(await shown());
+      expect(code(await failure(() => follow(n, { after: -1 })))).toBe('INVALID_SPEC');
+      expect(code(await failure(() => follow(name())))).toBe('NOT_RUNNING');
     });
 
     it('moves lastActivityAt forward when the session writes output', async () => {

@@ -399,18 +399,36 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
     '/v1/agents/:rig/:name/output',
     {
       schema: {
-        summary: "an agent's last lines of output",
+        summary:
+          "an agent's last lines of output; with follow (or after), its finished lines after a place",
+        description:
+          'Without follow: `{agent, lines}`, the last `lines` lines (default 50). With `follow=true`: `{agent, lines, end, continuous}`, the latest finished lines (default 200) and the place after them; pass `after=<end>&last=<the last line>` next time to get exactly the lines since, however alike (`continuous: true`). `continuous: false` means the lines since could not be counted on (cleared, dropped, redrawn, too many, or a driver that cannot follow: then no `end`): the lines are the latest ones.',
         params: object({ rig: NAME, name: NAME }, ['rig', 'name']),
-        querystring: object({ lines: { type: 'string', pattern: '^[1-9][0-9]{0,4}$' } }),
+        querystring: object({
+          lines: { type: 'string', pattern: '^[1-9][0-9]{0,4}$' },
+          follow: { type: 'string', enum: ['true'] },
+          after: { type: 'string', pattern: '^(0|[1-9][0-9]{0,14})$' },
+          last: { type: 'string', maxLength: 65_536 },
+        }),
         response: errors,
       },
     },
     async (request) => {
       const { rig, name } = request.params as { rig: string; name: string };
-      const lines = (request.query as { lines?: string }).lines;
+      const q = request.query as { lines?: string; follow?: string; after?: string; last?: string };
+      const agent = `${rig}/${name}`;
+      if (q.follow === undefined && q.after === undefined)
+        return {
+          agent,
+          lines: await town.output(agent, q.lines ? { lines: Number(q.lines) } : {}),
+        };
       return {
-        agent: `${rig}/${name}`,
-        lines: await town.output(`${rig}/${name}`, lines ? { lines: Number(lines) } : {}),
+        agent,
+        ...(await town.followOutput(agent, {
+          ...(q.lines === undefined ? {} : { lines: Number(q.lines) }),
+          ...(q.after === undefined ? {} : { after: Number(q.after) }),
+          ...(q.last === undefined ? {} : { last: q.last }),
+        })),
       };
     },
   );

@@ -5,7 +5,10 @@ import { type Context, EXIT, Exit, type Register } from './context';
 
 /** How often `agent logs -f` looks at the session's screen again. */
 const FOLLOW_EVERY_MS = 500;
-/** How many of the screen's last lines `agent logs -f` compares each time. */
+/**
+ * How many lines `agent logs -f` asks for each time: the most it can print from one look, and
+ * the window it compares when the session's places cannot be counted on.
+ */
 const FOLLOW_WINDOW = 200;
 
 /**
@@ -35,36 +38,51 @@ export const register: Register = (program: Command, c: Context) => {
     )
     .option('-f, --follow', 'keep printing what the session prints, until Ctrl-C')
     .action(async (name: string, opts: { lines: number; follow?: boolean }, cmd: Command) => {
-      const read = async (lines: number) =>
-        (
-          await c.live<{ lines: string[] }>(
-            cmd,
-            "an agent's output",
-            'GET',
-            `${c.agentPath(name)}/output?lines=${Math.max(1, lines)}`,
-          )
-        ).lines;
-      // Following compares screens: a window of at least FOLLOW_WINDOW lines finds the overlap.
-      let screen = await read(opts.follow ? Math.max(opts.lines, FOLLOW_WINDOW) : opts.lines);
-      // -n 0: none of what is there (the agent is still checked); with -f, only what comes next.
-      const first = opts.lines === 0 ? [] : screen.slice(-opts.lines);
+      const path = c.agentPath(name);
       if (!opts.follow) {
+        const { lines } = await c.live<{ lines: string[] }>(
+          cmd,
+          "an agent's output",
+          'GET',
+          `${path}/output?lines=${Math.max(1, opts.lines)}`,
+        );
+        const first = opts.lines === 0 ? [] : lines.slice(-opts.lines);
         if (c.json(cmd) || first.length > 0)
           c.print(cmd, { agent: name, lines: first }, () => first.join('\n'));
         return;
       }
+      const window = Math.max(opts.lines, FOLLOW_WINDOW);
+      /** The session's finished lines after `after` (`last`: the line before them, as a check). */
+      const read = (after?: number, last?: string) => {
+        const query = new URLSearchParams({ follow: 'true', lines: String(window) });
+        if (after !== undefined) query.set('after', String(after));
+        if (last !== undefined) query.set('last', last);
+        return c.live<{ lines: string[]; end?: number; continuous: boolean }>(
+          cmd,
+          "an agent's output",
+          'GET',
+          `${path}/output?${query}`,
+        );
+      };
       const emit = (lines: readonly string[]) => {
         if (c.json(cmd))
           for (const line of lines) c.out(`${JSON.stringify({ agent: name, line })}\n`);
         else if (lines.length > 0) c.out(`${lines.join('\n')}\n`);
       };
-      emit(first);
+      let at = await read();
+      // -n 0: none of what is there (the agent is still checked); only what comes next.
+      emit(opts.lines === 0 ? [] : at.lines.slice(-opts.lines));
+      // What was printed last, to find where new lines start when places cannot be counted on.
+      let shown = at.lines.slice(-window);
       // Until Ctrl-C, or the session or daemon goes away (then said, with its exit code).
       for (;;) {
         await new Promise((r) => setTimeout(r, FOLLOW_EVERY_MS));
-        const next = await read(Math.max(opts.lines, FOLLOW_WINDOW));
-        emit(newLines(screen, next));
-        screen = next;
+        const next = await read(at.end, at.end === undefined ? undefined : shown.at(-1));
+        // Counted places give exactly the new lines; otherwise, what follows the overlap.
+        const fresh = next.continuous ? next.lines : newLines(shown, next.lines);
+        emit(fresh);
+        shown = next.continuous ? [...shown, ...fresh].slice(-window) : next.lines;
+        at = next;
       }
     });
   agent

@@ -66,6 +66,34 @@ export interface StopOptions {
   graceMs?: number;
 }
 
+/** Where to follow a session's output from: see {@link SessionDriver.follow}. */
+export interface FollowOptions {
+  /** The `end` of the previous call; left out, the last `lines` lines are given. */
+  after?: number;
+  /**
+   * The last line the previous call gave (its place is `after - 1`): the driver checks the line
+   * there is still that one before it counts on the place.
+   */
+  last?: string;
+  /** At most this many lines (the latest). @defaultValue 200 */
+  lines?: number;
+}
+
+/** A session's finished lines from a place on: what {@link SessionDriver.follow} gives. */
+export interface FollowedOutput {
+  /** The lines, oldest first. */
+  lines: string[];
+  /** Where the next call continues: pass it back as `after` (with the last line as `last`). */
+  end: number;
+  /**
+   * Whether `lines` are exactly the lines after `after`, none missed and none repeated (however
+   * alike they are). False when no `after` was given, or when the output the place counted on is
+   * gone (cleared, dropped from the history, redrawn, or more than `lines` came meanwhile): then
+   * `lines` are the latest lines as the session shows them now.
+   */
+  continuous: boolean;
+}
+
 /**
  * Runs agent sessions: a tmux pane, an in-memory fake, a pod. belfry's roles never look inside a
  * session; they start it, ask how it is, nudge it, read its output and stop it. Every driver
@@ -91,6 +119,12 @@ export interface SessionDriver {
   nudge(name: string, text: string): Promise<void>;
   /** The last `lines` lines of the session's output (all it keeps when left out). */
   capture(name: string, options?: { lines?: number }): Promise<string[]>;
+  /**
+   * Optional: the session's finished lines (those it has moved past) after a place the previous
+   * call returned, so a reader can follow its output without missing or repeating a line, even
+   * when lines repeat exactly. A driver without it is followed by comparing captures.
+   */
+  follow?(name: string, options?: FollowOptions): Promise<FollowedOutput>;
   stop(name: string, options?: StopOptions): Promise<void>;
   /** Releases the driver (its sessions keep running unless the driver says otherwise). */
   close?(): Promise<void>;

@@ -1,6 +1,6 @@
 import { DriverError } from '../errors';
 import { describe } from '../internal/validate';
-import type { SessionSpec } from './SessionDriver';
+import type { FollowOptions, SessionSpec } from './SessionDriver';
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -153,4 +153,34 @@ export function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** How many lines {@link SessionDriver.follow} gives when not told. */
+export const FOLLOW_LINES = 200;
+
+/**
+ * Checks the options of a driver's `follow` and gives them with their defaults.
+ *
+ * @throws DriverError `INVALID_SPEC` naming the option and what it allows.
+ */
+export function checkFollowOptions(options: unknown): {
+  after: number | undefined;
+  last: string | undefined;
+  lines: number;
+} {
+  const o = (options ?? {}) as FollowOptions;
+  const refuse = (what: string): never => {
+    throw new DriverError({ code: 'INVALID_SPEC', message: `follow: ${what}` });
+  };
+  if (typeof o !== 'object') refuse(`options must be an object; got ${describe(o)}`);
+  const lines = o.lines ?? FOLLOW_LINES;
+  if (!Number.isSafeInteger(lines) || lines < 1)
+    refuse(`lines must be an integer >= 1; got ${describe(lines)}`);
+  if (o.after !== undefined && (!Number.isSafeInteger(o.after) || o.after < 0))
+    refuse(
+      `after must be an integer >= 0 (the end a previous call gave); got ${describe(o.after)}`,
+    );
+  if (o.last !== undefined && typeof o.last !== 'string')
+    refuse(`last must be a string (the last line a previous call gave); got ${describe(o.last)}`);
+  return { after: o.after, last: o.last, lines };
 }

@@ -5,13 +5,17 @@ export { type Clock, realClock } from '../Clock';
 export { check, type NumberRule } from '../check';
 export { DriverError, type DriverErrorCode } from '../errors';
 export {
+  checkFollowOptions,
   checkSessionName,
   checkSessionSpec,
+  FOLLOW_LINES,
   processAlive,
   sessionCommandProblem,
   sessionVariableProblem,
 } from './checks';
 export type {
+  FollowedOutput,
+  FollowOptions,
   SessionDriver,
   SessionSpec,
   SessionState,

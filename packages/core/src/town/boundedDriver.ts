@@ -1,5 +1,10 @@
 import type { Clock } from '../Clock';
-import type { SessionDriver, SessionSpec, StopOptions } from '../driver/SessionDriver';
+import type {
+  FollowOptions,
+  SessionDriver,
+  SessionSpec,
+  StopOptions,
+} from '../driver/SessionDriver';
 import { DriverError } from '../errors';
 import { withDeadline } from './boundedWait';
 
@@ -54,6 +59,11 @@ export function boundDriver(
         callTimeoutMs + (options?.graceMs ?? stopGraceMs),
       ),
   };
+  if (typeof driver.follow === 'function') {
+    const follow = driver.follow.bind(driver);
+    wrapped.follow = (name: string, options?: FollowOptions) =>
+      bounded(named('follow', name), () => follow(name, options));
+  }
   if (typeof driver.close === 'function') {
     const close = driver.close.bind(driver);
     wrapped.close = () => bounded('close()', close);

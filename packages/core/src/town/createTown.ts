@@ -1,6 +1,7 @@
 import EventEmitter from 'eventemitter3';
 import { type Clock, realClock } from '../Clock';
-import type { SessionDriver } from '../driver/SessionDriver';
+import { checkFollowOptions } from '../driver/checks';
+import type { FollowedOutput, FollowOptions, SessionDriver } from '../driver/SessionDriver';
 import { StoreError, SupervisorError } from '../errors';
 import type { SupervisorEventBus } from '../events';
 import type { GateEvaluator, GateHost } from '../gate/GateEvaluator';
@@ -374,15 +375,53 @@ export class Town {
    *   session.
    */
   async output(agent: string, options: { lines?: number } = {}): Promise<string[]> {
+    return this.ctx.driver.capture(await this.sessionOf(agent), {
+      lines: options.lines ?? 50,
+    });
+  }
+
+  /**
+   * An agent's finished lines after the place a previous call returned, to follow its output
+   * (see {@link SessionDriver.follow}): with a driver that can follow, no line is missed or given
+   * twice while `continuous` is true, however alike the lines are. With one that cannot, the
+   * latest `lines` lines, never continuous and with no `end`: the reader compares them with what
+   * it has shown.
+   *
+   * @example
+   * ```ts
+   * let at = await town.followOutput('api/toast');
+   * for (;;) {
+   *   at = await town.followOutput('api/toast', { after: at.end, last: at.lines.at(-1) });
+   *   for (const line of at.lines) console.log(line);
+   * }
+   * ```
+   * @throws StoreError `NOT_FOUND` for an unknown agent; DriverError `NOT_RUNNING` when it has no
+   *   session, `INVALID_SPEC` for options out of range.
+   */
+  async followOutput(
+    agent: string,
+    options: FollowOptions = {},
+  ): Promise<Omit<FollowedOutput, 'end'> & { end?: number }> {
+    const session = await this.sessionOf(agent);
+    const { lines, after, last } = checkFollowOptions(options);
+    if (typeof this.ctx.driver.follow === 'function')
+      return this.ctx.driver.follow(session, {
+        lines,
+        ...(after === undefined ? {} : { after }),
+        ...(last === undefined ? {} : { last }),
+      });
+    return { lines: await this.ctx.driver.capture(session, { lines }), continuous: false };
+  }
+
+  /** The session name of a polecat the store knows. */
+  private async sessionOf(agent: string): Promise<string> {
     const polecat = await this.model.polecats.get(agent);
     if (!polecat)
       throw new StoreError({
         code: 'NOT_FOUND',
         message: `unknown polecat ${JSON.stringify(agent)}`,
       });
-    return this.ctx.driver.capture(sessionName(polecat.rig, polecat.name), {
-      lines: options.lines ?? 50,
-    });
+    return sessionName(polecat.rig, polecat.name);
   }
 
   /**

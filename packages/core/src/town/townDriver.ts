@@ -1,4 +1,6 @@
 import type {
+  FollowedOutput,
+  FollowOptions,
   SessionDriver,
   SessionSpec,
   SessionStatus,
@@ -96,6 +98,14 @@ export function townDriver(driver: SessionDriver, townId: string): SessionDriver
       await ours(name, 'capture');
       return driver.capture(name, options);
     },
+    ...(typeof driver.follow === 'function'
+      ? {
+          follow: async (name: string, options?: FollowOptions): Promise<FollowedOutput> => {
+            await ours(name, 'follow');
+            return (driver.follow as NonNullable<SessionDriver['follow']>)(name, options);
+          },
+        }
+      : {}),
     async stop(name: string, options?: StopOptions): Promise<void> {
       // Stopping a missing session is not an error, and another town's is missing to this one.
       if (ofAnotherTown(await driver.status(name), townId)) return;
