@@ -11,8 +11,9 @@ const { version } = JSON.parse(readFileSync(new URL('package.json', import.meta.
  * `belfry --version` says what was built; each build has an id of its own, so a config checked
  * by one build is never taken unchecked by another (see `src/configFile.ts`).
  */
+const versionOnly = { __BELFRY_VERSION__: JSON.stringify(version) };
 const define = {
-  __BELFRY_VERSION__: JSON.stringify(version),
+  ...versionOnly,
   __BELFRY_BUILD__: JSON.stringify(
     `${version}+${Date.now().toString(36)}.${randomBytes(4).toString('hex')}`,
   ),
@@ -53,7 +54,9 @@ const fullCliElsewhere: Plugin = {
 // there would put all of core in the first chunk. Native better-sqlite3 and the daemon's HTTP
 // server (imported dynamically) stay ordinary dependencies.
 export default defineConfig([
-  { ...packageBuild, define },
+  // The library resolves belfry's other packages when it runs, so what it checks a config by can
+  // change under it: it never takes a cached config (no build id).
+  { ...packageBuild, define: versionOnly },
   {
     ...binBuild,
     entry: { bin: 'src/bin.ts' },

@@ -56,7 +56,7 @@ export async function readConfig(
   if (text === undefined) return loadConfig(path);
   const checked = loadConfigText(path, text);
   const cacheFile = cacheFileOf(path);
-  if (build !== undefined && isOwnFolder(dirname(cacheFile))) {
+  if (build !== undefined && isPrivate(dirname(cacheFile), 'folder')) {
     try {
       writeJsonAtomic(cacheFile, {
         build,
@@ -92,7 +92,8 @@ function cached(path: string, build: string | undefined): { text?: string; confi
     return {};
   }
   const cacheFile = cacheFileOf(path);
-  if (build === undefined || !isOwnFolder(dirname(cacheFile))) return { text };
+  if (build === undefined || !isPrivate(dirname(cacheFile), 'folder')) return { text };
+  if (!isPrivate(cacheFile, 'file')) return { text };
   const hit = readCache(cacheFile);
   return hit !== undefined && hit.build === build && hit.file === path && hit.text === text
     ? { text, config: hit.config }
@@ -113,7 +114,9 @@ function readCache(path: string): ConfigCache | undefined {
       typeof value.file === 'string' &&
       typeof value.text === 'string' &&
       typeof value.config === 'object' &&
-      value.config !== null
+      value.config !== null &&
+      typeof value.config.stateDir === 'string' &&
+      typeof value.config.file === 'string'
       ? (value as ConfigCache)
       : undefined;
   } catch {
@@ -121,11 +124,19 @@ function readCache(path: string): ConfigCache | undefined {
   }
 }
 
-/** Whether `dir` is a folder of this user's (a state folder belfry made, not someone else's). */
-function isOwnFolder(dir: string): boolean {
+/**
+ * Whether `path` is a folder (or a regular file) of this user's that nobody else can read or
+ * write, not a link: the cache decides what the daemon runs, so it is taken only from where no
+ * one else could have put it.
+ */
+function isPrivate(path: string, kind: 'folder' | 'file'): boolean {
   try {
-    const st = lstatSync(dir);
-    return st.isDirectory() && (process.getuid === undefined || st.uid === process.getuid());
+    const st = lstatSync(path);
+    return (
+      (kind === 'folder' ? st.isDirectory() : st.isFile()) &&
+      (st.mode & 0o077) === 0 &&
+      (process.getuid === undefined || st.uid === process.getuid())
+    );
   } catch {
     return false;
   }

@@ -215,4 +215,10 @@ describe('newLines (agent logs -f)', () => {
     expect(newLines([], ['x'])).toEqual(['x']);
     expect(newLines(['a', 'a'], ['a', 'a', 'a'])).toEqual(['a']);
   });
+
+  it('prints nothing for a screen that moved back to rows already shown (a program redrawing)', () => {
+    expect(newLines(['a', 'b', 'c', 'd', 'e'], ['a', 'b', 'c'])).toEqual([]);
+    expect(newLines(['a', 'b', 'c', 'd', 'e'], ['b', 'c', 'd'])).toEqual([]);
+    expect(newLines(['a', 'b', 'c', 'd', 'e'], ['c', 'x'])).toEqual(['c', 'x']);
+  });
 });

@@ -7,15 +7,19 @@
 import { execFile } from 'node:child_process';
 import {
   appendFileSync,
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  renameSync,
+  rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ConfigError } from '@belfry/core/config';
 import { createTestTown, type TestTown } from '@belfry/testing';
@@ -84,9 +88,38 @@ describe('the config cache', () => {
     );
     expect(cachedConfig(file, 'b1')).toBeUndefined();
 
+    writeFileSync(cache, JSON.stringify({ build: 'b1', file, text: FAST_MEMORY_TOWN, config: {} }));
+    expect(cachedConfig(file, 'b1')).toBeUndefined();
+    expect(
+      await quickCommand(['status'], { cwd: dirname(file), env: {}, build: 'b1' }),
+    ).toBeUndefined();
+
     writeFileSync(file, FAST_MEMORY_TOWN.replace('rigs: [api]', 'rigs: [Bad_Name]'));
     await expect(readConfig(file, 'b1')).rejects.toBeInstanceOf(ConfigError);
     await expect(readConfig(file, 'b1')).rejects.toThrow(/rigs/);
+    expect(cachedConfig(file, 'b1')).toBeUndefined();
+  });
+
+  it('is taken only from a private folder and file of this user, never through a link: it decides what the daemon runs', async () => {
+    const { dir, file, cache } = town();
+    await readConfig(file, 'b1');
+    expect(cachedConfig(file, 'b1')).toBeDefined();
+    // Readable by others: someone else may have written it.
+    chmodSync(cache, 0o644);
+    expect(cachedConfig(file, 'b1')).toBeUndefined();
+    chmodSync(cache, 0o600);
+    chmodSync(join(dir, '.belfry'), 0o775);
+    expect(cachedConfig(file, 'b1')).toBeUndefined();
+    // …and none is written there either.
+    rmSync(cache);
+    await readConfig(file, 'b1');
+    expect(existsSync(cache)).toBe(false);
+    chmodSync(join(dir, '.belfry'), 0o700);
+    // A link to a file that would otherwise do.
+    const elsewhere = join(mkdtempSync(join(tmpdir(), 'belfry-link-')), 'c.json');
+    await readConfig(file, 'b1');
+    renameSync(cache, elsewhere);
+    symlinkSync(elsewhere, cache);
     expect(cachedConfig(file, 'b1')).toBeUndefined();
   });
 

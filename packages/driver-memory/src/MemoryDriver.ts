@@ -134,6 +134,8 @@ interface Session {
   output: string[];
   /** How many lines of output were dropped from the front (past maxOutputLines). */
   dropped: number;
+  /** This run's number in the driver (a follow cursor names the run it counts in). */
+  run: number;
   nudges: string[];
   hung: boolean;
   nudgeHandlers: Array<(text: string) => void>;
@@ -193,6 +195,8 @@ export class MemoryDriver implements SessionDriver {
   private readonly defaultProgram: string;
   private readonly defaultGraceMs: number;
   private readonly maxOutputLines: number;
+  /** How many sessions were started (each run's number). */
+  private runs = 0;
   private readonly sessions = new Map<string, Session>();
   private closed = false;
   /** Which "host" runs the sessions: a new one after {@link MemoryDriver.loseHost}. */
@@ -280,6 +284,7 @@ export class MemoryDriver implements SessionDriver {
       exitedAt: undefined,
       output: [],
       dropped: 0,
+      run: ++this.runs,
       nudges: [],
       hung: false,
       nudgeHandlers: [],
@@ -359,29 +364,40 @@ export class MemoryDriver implements SessionDriver {
   }
 
   /**
-   * The session's lines after a place a previous call returned (every line of a memory session is
-   * finished): line `i` of what it kept is at place `dropped + i`.
+   * The session's lines after a cursor a previous call returned (every line of a memory session
+   * is finished). The cursor is `<run>.<place>`: line `i` of what the run kept is at place
+   * `dropped + i`; another run of the session never continues one.
    */
   async follow(name: string, options?: FollowOptions): Promise<FollowedOutput> {
     checkSessionName(name);
-    const { after, last, lines } = checkFollowOptions(options);
+    const { after, lines } = checkFollowOptions(options);
     const session = this.sessions.get(name);
     if (!session)
       throw new DriverError({
         code: 'NOT_RUNNING',
         message: `session ${name} is missing; nothing to follow`,
       });
-    const { output, dropped } = session;
+    const { output, dropped, run } = session;
     const end = dropped + output.length;
+    const cursor = after === undefined ? undefined : /^(\d+)\.(\d+)$/.exec(after);
+    if (after !== undefined && !cursor)
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `follow: after must be the end a previous call of this driver gave; got ${JSON.stringify(after)}`,
+      });
+    const place = Number(cursor?.[2]);
     const continuous =
-      after !== undefined &&
-      after >= dropped &&
-      after <= end &&
-      end - after <= lines &&
-      (after === dropped || last === undefined || output[after - 1 - dropped] === last);
-    return continuous
-      ? { lines: output.slice(after - dropped), end, continuous }
-      : { lines: output.slice(-lines), end, continuous: false };
+      cursor !== null &&
+      cursor !== undefined &&
+      Number(cursor[1]) === run &&
+      place >= dropped &&
+      place <= end &&
+      end - place <= lines;
+    return {
+      lines: continuous ? output.slice(place - dropped) : output.slice(-lines),
+      end: `${run}.${end}`,
+      continuous,
+    };
   }
 
   async stop(name: string, options: StopOptions = {}): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * Following a memory session's output by place (issue 14: `agent logs -f` misses no line and
+ * Following a memory session's output by cursor (issue 14: `agent logs -f` misses no line and
  * repeats none, however alike the lines are).
  */
 import { DriverError } from '@belfry/core/driver';
@@ -21,52 +21,56 @@ function driven(maxOutputLines = 1_000) {
 }
 
 describe('MemoryDriver.follow', () => {
-  it('gives exactly the lines after a place, identical ones included', async () => {
+  it('gives exactly the lines after a cursor, identical ones included', async () => {
     const { driver, write } = driven();
     await driver.start({ name: 's', epoch: 1, command: ['held'] });
     write('same', 'same');
     let at = await driver.follow('s');
-    expect(at).toEqual({ lines: ['same', 'same'], end: 2, continuous: false });
+    expect(at).toMatchObject({ lines: ['same', 'same'], continuous: false });
     const got: string[] = [];
     for (const burst of [3, 0, 1, 5]) {
       write(...Array.from({ length: burst }, () => 'same'));
-      at = await driver.follow('s', { after: at.end, last: at.lines.at(-1) ?? 'same' });
+      at = await driver.follow('s', { after: at.end });
       expect(at.continuous).toBe(true);
       got.push(...at.lines);
     }
     expect(got).toHaveLength(9);
-    expect(at.end).toBe(11);
   });
 
-  it('says when the place cannot be counted on: lines dropped, a different line there, too many since', async () => {
+  it('says when the cursor cannot be counted on: lines dropped, too many since, another run', async () => {
     const { driver, write } = driven(5);
     await driver.start({ name: 's', epoch: 1, command: ['held'] });
     write('a', 'b', 'c');
-    const at = await driver.follow('s');
-    write('d', 'e', 'f', 'g');
-    // 'a' and 'b' were dropped (5 kept): the place 3 still holds, so it follows on.
-    expect(await driver.follow('s', { after: at.end, last: 'c' })).toEqual({
-      lines: ['d', 'e', 'f', 'g'],
-      end: 7,
-      continuous: true,
-    });
-    expect(await driver.follow('s', { after: 1, last: 'a' })).toMatchObject({ continuous: false });
-    expect(await driver.follow('s', { after: 7, last: 'not g' })).toMatchObject({
-      continuous: false,
-      lines: ['c', 'd', 'e', 'f', 'g'],
-    });
-    expect(await driver.follow('s', { after: 4, lines: 2 })).toEqual({
-      lines: ['f', 'g'],
-      end: 7,
+    const first = await driver.follow('s');
+    write('d', 'e');
+    const second = await driver.follow('s', { after: first.end });
+    expect(second).toMatchObject({ lines: ['d', 'e'], continuous: true });
+    write('f', 'g', 'h', 'i', 'j', 'k');
+    // 'd' and 'e' were dropped (5 kept) before they were followed.
+    expect(await driver.follow('s', { after: second.end })).toMatchObject({
+      lines: ['g', 'h', 'i', 'j', 'k'],
       continuous: false,
     });
-    expect(await driver.follow('s', { after: 9 })).toMatchObject({ continuous: false });
+    const now = await driver.follow('s');
+    write('l', 'm', 'n');
+    expect(await driver.follow('s', { after: now.end, lines: 2 })).toMatchObject({
+      lines: ['m', 'n'],
+      continuous: false,
+    });
+    // Another run of the session starts counting again: an old cursor never continues it.
+    await driver.stop('s');
+    await driver.start({ name: 's', epoch: 2, command: ['held'] });
+    write('new');
+    expect(await driver.follow('s', { after: now.end })).toMatchObject({
+      lines: ['new'],
+      continuous: false,
+    });
   });
 
-  it('refuses options out of range and a missing session', async () => {
+  it('refuses options out of range, a cursor it did not give, and a missing session', async () => {
     const { driver } = driven();
     await driver.start({ name: 's', epoch: 1, command: ['held'] });
-    for (const bad of [{ after: -1 }, { after: 1.5 }, { lines: 0 }, { last: 3 }])
+    for (const bad of [{ after: '' }, { after: 3 }, { after: 'x.1' }, { lines: 0 }, 'all'])
       await expect(driver.follow('s', bad as never)).rejects.toMatchObject({
         code: 'INVALID_SPEC',
       });

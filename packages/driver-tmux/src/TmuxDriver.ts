@@ -266,6 +266,12 @@ function hash(lines: readonly string[]): string {
   return createHash('sha1').update(lines.join('\n')).digest('hex').slice(0, 16);
 }
 
+/** How many rows before a follow cursor's place it checks (by hash) to know the place holds. */
+const MARK_ROWS = 3;
+
+/** A follow cursor: `<pane id>.<width>.<history size>.<place>.<hash of the rows before it>`. */
+const FOLLOW_CURSOR = /^(%\d+)\.(\d+)\.(\d+)\.(\d+)\.([0-9a-f]{16})$/;
+
 /** A pane's text as capture-pane gives it, without tmux's own "Pane is dead" line and trailing blank lines. */
 function screenLines(out: string): string[] {
   const lines = out.split('\n');
@@ -954,56 +960,73 @@ export function createTmuxDriver(options: TmuxDriverOptions = {}): TmuxDriver {
 
   async function follow(name: string, opts?: FollowOptions): Promise<FollowedOutput> {
     checkSessionName(name);
-    const { after, last, lines } = checkFollowOptions(opts);
+    const { after, lines } = checkFollowOptions(opts);
+    const from = after === undefined ? undefined : FOLLOW_CURSOR.exec(after);
+    if (after !== undefined && !from)
+      throw new DriverError({
+        code: 'INVALID_SPEC',
+        message: `follow: after must be the end a previous call of the tmux driver gave; got ${JSON.stringify(after)}`,
+      });
     try {
       const target = await pane(name);
       if (!target)
         throw new DriverError({ code: 'NOT_RUNNING', message: `session ${name} is missing` });
-      // One tmux call, so the counts and the rows are of one moment: the pane's history size,
-      // cursor row and screen mode, then its rows from `lines + 1` rows of history down (rows,
-      // not joined lines: a row keeps its place in the history until tmux drops old history).
+      // One tmux call, so the counts and the rows are of one moment: the pane, its width, history
+      // size, cursor row, screen mode and whether its program ended; then its rows from
+      // `lines + MARK_ROWS` rows of history down (rows, not joined lines: a row keeps its place
+      // in the history until tmux drops old history or the pane is resized or cleared).
       const out = await tmux.run([
         'display-message',
         '-p',
         '-t',
         target.paneId,
-        '#{history_size} #{cursor_y} #{alternate_on}',
+        '#{pane_id} #{pane_width} #{history_size} #{cursor_y} #{alternate_on} #{pane_dead}',
         ';',
         'capture-pane',
         '-p',
         '-t',
         target.paneId,
         '-S',
-        String(-(lines + 1)),
+        String(-(lines + MARK_ROWS)),
       ]);
       const [head = '', ...rows] = out.split('\n');
-      const [history, cursor, alternate] = head.split(' ').map(Number) as [number, number, number];
+      const [paneId = '', w, h, y, alt, dead] = head.split(' ');
+      const [width, history, cursor] = [Number(w), Number(h), Number(y)];
       // Row k of `rows` is row `k - kept` of the pane (negative: history), at place
-      // `history + row`; the rows above the cursor are finished, and `end` of them there are.
-      const kept = Math.min(history, lines + 1);
-      const end = history + cursor;
-      const at = (place: number) => rows[place - history + kept];
-      const between = (from: number, to: number) => {
+      // `history + row`; the rows above the cursor are finished.
+      const kept = Math.min(history, lines + MARK_ROWS);
+      const top = history - kept;
+      const at = (place: number) => rows[place - history + kept] ?? '';
+      let end = history + cursor;
+      // An ended program's pane gets tmux's own line and blank rows below its output: not its.
+      if (dead === '1')
+        while (end > top && (at(end - 1).trim() === '' || /^Pane is dead \(/.test(at(end - 1))))
+          end--;
+      const between = (a: number, b: number) => {
         const got: string[] = [];
-        for (let p = Math.max(from, history - kept); p < to; p++) got.push(at(p) ?? '');
-        // tmux's own line on a pane whose agent ended is not the agent's output.
-        if (/^Pane is dead \(/.test(got.at(-1) ?? '')) got.pop();
+        for (let p = Math.max(a, top); p < b; p++) got.push(at(p));
         return got;
       };
+      /** The rows just before `place`, as a check that the place still holds. */
+      const mark = (place: number) => hash(between(place - MARK_ROWS, place));
+      const cursorAt = (place: number) => `${paneId}.${width}.${history}.${place}.${mark(place)}`;
       // A full-screen program (the alternate screen) redraws rather than scrolls: there are no
-      // places to count on, only what it shows now.
-      if (alternate === 1) {
-        const screen = screenLines(rows.slice(kept).join('\n')).slice(-lines);
-        return { lines: screen, end, continuous: false };
+      // places to count on, only what it shows now; the cursor given stays the one it was, so
+      // following goes on where it was once the program is done.
+      if (alt === '1')
+        return {
+          lines: screenLines(rows.slice(kept).join('\n')).slice(-lines),
+          end: after ?? cursorAt(end),
+          continuous: false,
+        };
+      if (from && from[1] === paneId && Number(from[2]) === width) {
+        const place = Number(from[4]);
+        if (place <= end && end - place <= lines && mark(place) === from[5])
+          return { lines: between(place, end), end: cursorAt(end), continuous: true };
+        // Otherwise (the cursor moved up: a program redrawing its last rows, or a cleared
+        // screen, which cannot be told apart) the latest lines, for the reader to compare.
       }
-      const continuous =
-        after !== undefined &&
-        after <= end &&
-        end - after <= lines &&
-        (after === 0 || last === undefined || at(after - 1) === last);
-      return continuous
-        ? { lines: between(after, end), end, continuous }
-        : { lines: between(end - lines, end), end, continuous: false };
+      return { lines: between(end - lines, end), end: cursorAt(end), continuous: false };
     } catch (error) {
       throw driverError(error, `follow of session ${name}`);
     }

@@ -2,14 +2,17 @@
  * Following a real tmux pane's output by place (issue 14: `agent logs -f` misses no line and
  * repeats none, however alike the lines are).
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { FollowedOutput } from '@belfry/core/driver';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, killAll, sleep, tmuxDriver } from './helpers';
 
 afterEach(killAll);
+const run = promisify(execFile);
 
 describe('TmuxDriver.follow (real tmux)', () => {
   it('gives every finished line once, identical ones included, across bursts and scrolling', async () => {
@@ -32,25 +35,25 @@ describe('TmuxDriver.follow (real tmux)', () => {
     for (const n of [1, 2, 3]) {
       writeFileSync(`${go}${n}`, '');
       await eventually(`burst ${n}`, async () => {
-        const next = await driver.follow('same', { after: at.end, last: at.lines.at(-1) ?? '' });
+        const next = await driver.follow('same', { after: at.end });
         expect(next.continuous).toBe(true);
         got.push(...next.lines);
-        at = { ...next, lines: next.lines.length > 0 ? next.lines : at.lines };
+        at = next;
         return got.length >= 150 * n;
       });
       await sleep(100);
     }
     await eventually('the end', async () => {
-      const next = await driver.follow('same', { after: at.end, last: at.lines.at(-1) ?? '' });
+      const next = await driver.follow('same', { after: at.end });
       got.push(...next.lines);
-      at = { ...next, lines: next.lines.length > 0 ? next.lines : at.lines };
+      at = next;
       return got.at(-1) === 'end';
     });
     expect(got.filter((l) => l === 'same')).toHaveLength(450);
     expect(got).toHaveLength(451);
   }, 30_000);
 
-  it('gives the latest lines, not continuous, when the place is gone (the pane and its history cleared)', async () => {
+  it('gives the latest lines, not continuous, when the place of the cursor is gone (the pane cleared, or resized)', async () => {
     const driver = tmuxDriver();
     await driver.start({
       name: 'clear',
@@ -66,17 +69,39 @@ describe('TmuxDriver.follow (real tmux)', () => {
       return r.lines.includes('two') ? r : undefined;
     });
     await sleep(800);
-    const after = await driver.follow('clear', { after: first.end, last: 'two', lines: 200 });
+    const after = await driver.follow('clear', { after: first.end });
     // The pane's history is gone: the place counted on is no more; the latest lines come.
-    expect(after).toMatchObject({ continuous: false, end: 1, lines: ['three'] });
-    // From the start of what it keeps now (one line, as asked): exact again.
-    expect(await driver.follow('clear', { after: 0, last: 'x', lines: 1 })).toMatchObject({
-      continuous: true,
-      lines: ['three'],
+    expect(after).toMatchObject({ continuous: false, lines: ['three'] });
+    // A resized pane rewraps its history: a cursor from before never continues it.
+    const socket = driver.socket as { name: string };
+    await run('tmux', ['-L', socket.name, 'resize-window', '-t', 'clear', '-x', '120']);
+    expect(await driver.follow('clear', { after: after.end })).toMatchObject({
+      continuous: false,
     });
-    await expect(driver.follow('clear', { after: -1 })).rejects.toMatchObject({
-      code: 'INVALID_SPEC',
-    });
+    for (const bad of ['', '3', '%1.200.0.0.zz'])
+      await expect(driver.follow('clear', { after: bad })).rejects.toMatchObject({
+        code: 'INVALID_SPEC',
+      });
     await expect(driver.follow('nosuch')).rejects.toMatchObject({ code: 'NOT_RUNNING' });
+  }, 30_000);
+
+  it('gives the output of an ended program without the line tmux adds or the blank rows under it', async () => {
+    const driver = tmuxDriver();
+    await driver.start({
+      name: 'bye',
+      epoch: 1,
+      command: ['sh', '-c', 'echo one; echo bye; sleep 0.5; exit 3'],
+    });
+    await eventually(
+      'the end',
+      async () => (await driver.status('bye')).state === 'exited',
+      10_000,
+    );
+    const all = await driver.follow('bye');
+    expect(all.lines).toEqual(['one', 'bye']);
+    expect(await driver.follow('bye', { after: all.end })).toMatchObject({
+      continuous: true,
+      lines: [],
+    });
   }, 30_000);
 });

@@ -8,6 +8,7 @@ import {
   type Town,
   type TownEvent,
 } from '@belfry/core';
+import { MAX_FOLLOW_CURSOR } from '@belfry/core/driver';
 import type { HumanGateEvaluator } from '@belfry/gate-human';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { bearerMatches } from '../apiAccess';
@@ -400,22 +401,21 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
     {
       schema: {
         summary:
-          "an agent's last lines of output; with follow (or after), its finished lines after a place",
+          "an agent's last lines of output; with follow (or after), its finished lines after a cursor",
         description:
-          'Without follow: `{agent, lines}`, the last `lines` lines (default 50). With `follow=true`: `{agent, lines, end, continuous}`, the latest finished lines (default 200) and the place after them; pass `after=<end>&last=<the last line>` next time to get exactly the lines since, however alike (`continuous: true`). `continuous: false` means the lines since could not be counted on (cleared, dropped, redrawn, too many, or a driver that cannot follow: then no `end`): the lines are the latest ones.',
+          'Without follow: `{agent, lines}`, the last `lines` lines (default 50). With `follow=true`: `{agent, lines, end, continuous}`, the latest finished lines (default 200) and a cursor after them; pass `after=<end>` next time to get exactly the lines since, however alike (`continuous: true`). `continuous: false` means the cursor could not be counted on (another run of the session, a resized or cleared pane, history dropped, a full-screen program, more lines than asked for, or a driver that cannot follow: then no `end`): the lines are the latest ones.',
         params: object({ rig: NAME, name: NAME }, ['rig', 'name']),
         querystring: object({
           lines: { type: 'string', pattern: '^[1-9][0-9]{0,4}$' },
           follow: { type: 'string', enum: ['true'] },
-          after: { type: 'string', pattern: '^(0|[1-9][0-9]{0,14})$' },
-          last: { type: 'string', maxLength: 65_536 },
+          after: { type: 'string', minLength: 1, maxLength: MAX_FOLLOW_CURSOR },
         }),
         response: errors,
       },
     },
     async (request) => {
       const { rig, name } = request.params as { rig: string; name: string };
-      const q = request.query as { lines?: string; follow?: string; after?: string; last?: string };
+      const q = request.query as { lines?: string; follow?: string; after?: string };
       const agent = `${rig}/${name}`;
       if (q.follow === undefined && q.after === undefined)
         return {
@@ -426,8 +426,7 @@ export async function startApi(path: string, options: ApiOptions): Promise<ApiSe
         agent,
         ...(await town.followOutput(agent, {
           ...(q.lines === undefined ? {} : { lines: Number(q.lines) }),
-          ...(q.after === undefined ? {} : { after: Number(q.after) }),
-          ...(q.last === undefined ? {} : { last: q.last }),
+          ...(q.after === undefined ? {} : { after: q.after }),
         })),
       };
     },

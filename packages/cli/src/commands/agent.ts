@@ -22,6 +22,13 @@ export function newLines(shown: readonly string[], next: readonly string[]): str
     for (let i = 0; i < overlap && same; i++) same = shown[shown.length - overlap + i] === next[i];
     if (same) return next.slice(overlap);
   }
+  // A screen that moved back (a program redrawing its last rows) shows what was printed.
+  if (next.length > 0)
+    for (let start = shown.length - next.length; start >= 0; start--) {
+      let same = true;
+      for (let i = 0; i < next.length && same; i++) same = shown[start + i] === next[i];
+      if (same) return [];
+    }
   return [...next];
 }
 
@@ -52,12 +59,11 @@ export const register: Register = (program: Command, c: Context) => {
         return;
       }
       const window = Math.max(opts.lines, FOLLOW_WINDOW);
-      /** The session's finished lines after `after` (`last`: the line before them, as a check). */
-      const read = (after?: number, last?: string) => {
+      /** The session's finished lines after the cursor `after` (the latest without one). */
+      const read = (after?: string) => {
         const query = new URLSearchParams({ follow: 'true', lines: String(window) });
-        if (after !== undefined) query.set('after', String(after));
-        if (last !== undefined) query.set('last', last);
-        return c.live<{ lines: string[]; end?: number; continuous: boolean }>(
+        if (after !== undefined) query.set('after', after);
+        return c.live<{ lines: string[]; end?: string; continuous: boolean }>(
           cmd,
           "an agent's output",
           'GET',
@@ -72,16 +78,17 @@ export const register: Register = (program: Command, c: Context) => {
       let at = await read();
       // -n 0: none of what is there (the agent is still checked); only what comes next.
       emit(opts.lines === 0 ? [] : at.lines.slice(-opts.lines));
-      // What was printed last, to find where new lines start when places cannot be counted on.
+      // What was printed last, to find where new lines start when the cursor cannot be counted on.
       let shown = at.lines.slice(-window);
       // Until Ctrl-C, or the session or daemon goes away (then said, with its exit code).
       for (;;) {
         await new Promise((r) => setTimeout(r, FOLLOW_EVERY_MS));
-        const next = await read(at.end, at.end === undefined ? undefined : shown.at(-1));
-        // Counted places give exactly the new lines; otherwise, what follows the overlap.
+        const next = await read(at.end);
+        // A cursor that holds gives exactly the new lines; otherwise, what follows the overlap.
         const fresh = next.continuous ? next.lines : newLines(shown, next.lines);
         emit(fresh);
-        shown = next.continuous ? [...shown, ...fresh].slice(-window) : next.lines;
+        // Twice the window: a screen that moved back by up to a window is still found in it.
+        shown = [...shown, ...fresh].slice(-2 * window);
         at = next;
       }
     });

@@ -68,28 +68,27 @@ export interface StopOptions {
 
 /** Where to follow a session's output from: see {@link SessionDriver.follow}. */
 export interface FollowOptions {
-  /** The `end` of the previous call; left out, the last `lines` lines are given. */
-  after?: number;
   /**
-   * The last line the previous call gave (its place is `after - 1`): the driver checks the line
-   * there is still that one before it counts on the place.
+   * The `end` of the previous call (a cursor only the driver reads); left out, the latest
+   * `lines` lines are given.
    */
-  last?: string;
+  after?: string;
   /** At most this many lines (the latest). @defaultValue 200 */
   lines?: number;
 }
 
-/** A session's finished lines from a place on: what {@link SessionDriver.follow} gives. */
+/** A session's finished lines after a cursor: what {@link SessionDriver.follow} gives. */
 export interface FollowedOutput {
   /** The lines, oldest first. */
   lines: string[];
-  /** Where the next call continues: pass it back as `after` (with the last line as `last`). */
-  end: number;
+  /** Where the next call continues: pass it back as `after`. */
+  end: string;
   /**
    * Whether `lines` are exactly the lines after `after`, none missed and none repeated (however
-   * alike they are). False when no `after` was given, or when the output the place counted on is
-   * gone (cleared, dropped from the history, redrawn, or more than `lines` came meanwhile): then
-   * `lines` are the latest lines as the session shows them now.
+   * alike they are). False when no `after` was given, or when the output the cursor counted on
+   * is gone (another run of the session, a resized or cleared pane, history dropped, a
+   * full-screen program, or more than `lines` came meanwhile): then `lines` are the latest
+   * lines as the session shows them now.
    */
   continuous: boolean;
 }

@@ -158,29 +158,33 @@ export function processAlive(pid: number): boolean {
 /** How many lines {@link SessionDriver.follow} gives when not told. */
 export const FOLLOW_LINES = 200;
 
+/** The longest cursor `follow` takes back (drivers make theirs far shorter). */
+export const MAX_FOLLOW_CURSOR = 256;
+
 /**
  * Checks the options of a driver's `follow` and gives them with their defaults.
  *
  * @throws DriverError `INVALID_SPEC` naming the option and what it allows.
  */
 export function checkFollowOptions(options: unknown): {
-  after: number | undefined;
-  last: string | undefined;
+  after: string | undefined;
   lines: number;
 } {
-  const o = (options ?? {}) as FollowOptions;
   const refuse = (what: string): never => {
     throw new DriverError({ code: 'INVALID_SPEC', message: `follow: ${what}` });
   };
-  if (typeof o !== 'object') refuse(`options must be an object; got ${describe(o)}`);
+  if (options !== undefined && (typeof options !== 'object' || options === null))
+    refuse(`options must be an object; got ${describe(options)}`);
+  const o = (options ?? {}) as FollowOptions;
   const lines = o.lines ?? FOLLOW_LINES;
   if (!Number.isSafeInteger(lines) || lines < 1)
     refuse(`lines must be an integer >= 1; got ${describe(lines)}`);
-  if (o.after !== undefined && (!Number.isSafeInteger(o.after) || o.after < 0))
+  if (
+    o.after !== undefined &&
+    (typeof o.after !== 'string' || o.after === '' || o.after.length > MAX_FOLLOW_CURSOR)
+  )
     refuse(
-      `after must be an integer >= 0 (the end a previous call gave); got ${describe(o.after)}`,
+      `after must be the end a previous call gave (a string of 1 to ${MAX_FOLLOW_CURSOR} characters); got ${describe(o.after)}`,
     );
-  if (o.last !== undefined && typeof o.last !== 'string')
-    refuse(`last must be a string (the last line a previous call gave); got ${describe(o.last)}`);
-  return { after: o.after, last: o.last, lines };
+  return { after: o.after, lines };
 }

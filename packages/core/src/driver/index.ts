@@ -9,6 +9,7 @@ export {
   checkSessionName,
   checkSessionSpec,
   FOLLOW_LINES,
+  MAX_FOLLOW_CURSOR,
   processAlive,
   sessionCommandProblem,
   sessionVariableProblem,

@@ -381,7 +381,7 @@ export class Town {
   }
 
   /**
-   * An agent's finished lines after the place a previous call returned, to follow its output
+   * An agent's finished lines after the cursor a previous call returned, to follow its output
    * (see {@link SessionDriver.follow}): with a driver that can follow, no line is missed or given
    * twice while `continuous` is true, however alike the lines are. With one that cannot, the
    * latest `lines` lines, never continuous and with no `end`: the reader compares them with what
@@ -391,8 +391,9 @@ export class Town {
    * ```ts
    * let at = await town.followOutput('api/toast');
    * for (;;) {
-   *   at = await town.followOutput('api/toast', { after: at.end, last: at.lines.at(-1) });
-   *   for (const line of at.lines) console.log(line);
+   *   await new Promise((r) => setTimeout(r, 500));
+   *   at = await town.followOutput('api/toast', at.end === undefined ? {} : { after: at.end });
+   *   if (at.continuous) for (const line of at.lines) console.log(line);
    * }
    * ```
    * @throws StoreError `NOT_FOUND` for an unknown agent; DriverError `NOT_RUNNING` when it has no
@@ -401,15 +402,11 @@ export class Town {
   async followOutput(
     agent: string,
     options: FollowOptions = {},
-  ): Promise<Omit<FollowedOutput, 'end'> & { end?: number }> {
+  ): Promise<Omit<FollowedOutput, 'end'> & { end?: string }> {
     const session = await this.sessionOf(agent);
-    const { lines, after, last } = checkFollowOptions(options);
+    const { lines, after } = checkFollowOptions(options);
     if (typeof this.ctx.driver.follow === 'function')
-      return this.ctx.driver.follow(session, {
-        lines,
-        ...(after === undefined ? {} : { after }),
-        ...(last === undefined ? {} : { last }),
-      });
+      return this.ctx.driver.follow(session, { lines, ...(after === undefined ? {} : { after }) });
     return { lines: await this.ctx.driver.capture(session, { lines }), continuous: false };
   }
 
