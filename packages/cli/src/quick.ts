@@ -1,4 +1,4 @@
-import { API_TIMEOUT_MS, configPath, type MainOptions, painter, printed } from './commands/context';
+import { configPath, type MainOptions, painter, printed } from './commands/context';
 import { type LiveStatus, liveView, renderTree } from './commands/statusView';
 import { cachedConfig } from './configFile';
 import { callDaemon, daemonPaths } from './runtime';

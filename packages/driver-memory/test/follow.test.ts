@@ -11,7 +11,11 @@ function driven(maxOutputLines = 1_000) {
   let session: MemorySession | undefined;
   const driver = createMemoryDriver({
     clock: new SimulatedClock(),
-    programs: { held: (s) => void (session = s) },
+    programs: {
+      held: (s) => {
+        session = s;
+      },
+    },
     maxOutputLines,
   });
   const write = (...lines: string[]) => {
